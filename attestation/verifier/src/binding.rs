@@ -115,8 +115,7 @@ mod tests {
     /// trustee's attestation-service test vector (see the vectors README).
     #[test]
     fn canonical_json_digest_matches_trustee() {
-        let value: serde_json::Value =
-            serde_json::from_str(r#"{"b": 1, "a": "test", "c": {"d": "e"}}"#).unwrap();
+        let value: serde_json::Value = serde_json::from_str(r#"{"b": 1, "a": "test", "c": {"d": "e"}}"#).unwrap();
         let canon = canonical_json(&value).unwrap();
         assert_eq!(canon, br#"{"a":"test","b":1,"c":{"d":"e"}}"#);
         assert_eq!(

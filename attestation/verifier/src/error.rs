@@ -133,38 +133,23 @@ impl Error {
     pub fn is_malformed(&self) -> bool {
         matches!(
             self,
-            Error::Malformed { .. }
-                | Error::MalformedField { .. }
-                | Error::TooLarge { .. }
-                | Error::Unsupported { .. }
+            Error::Malformed { .. } | Error::MalformedField { .. } | Error::TooLarge { .. } | Error::Unsupported { .. }
         )
     }
 
     /// Shorthand for [`Error::Malformed`].
     pub(crate) fn malformed(what: &'static str, offset: usize, reason: impl Into<String>) -> Self {
-        Error::Malformed {
-            what,
-            offset,
-            reason: reason.into(),
-        }
+        Error::Malformed { what, offset, reason: reason.into() }
     }
 
     /// Shorthand for [`Error::MalformedField`].
     pub(crate) fn field(what: &'static str, field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::MalformedField {
-            what,
-            field: field.into(),
-            reason: reason.into(),
-        }
+        Error::MalformedField { what, field: field.into(), reason: reason.into() }
     }
 
     /// Shorthand for [`Error::Mismatch`] over byte strings, shown in hex.
     pub(crate) fn mismatch_bytes(what: impl Into<String>, expected: &[u8], found: &[u8]) -> Self {
-        Error::Mismatch {
-            what: what.into(),
-            expected: hex::encode(expected),
-            found: hex::encode(found),
-        }
+        Error::Mismatch { what: what.into(), expected: hex::encode(expected), found: hex::encode(found) }
     }
 }
 

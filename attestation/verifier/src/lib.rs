@@ -74,12 +74,7 @@ impl std::str::FromStr for Tee {
             "cca" => Tee::Cca,
             "se" => Tee::Se,
             "sample" => Tee::Sample,
-            other => {
-                return Err(Error::Unsupported {
-                    what: "TEE",
-                    found: other.to_string(),
-                })
-            }
+            other => return Err(Error::Unsupported { what: "TEE", found: other.to_string() }),
         })
     }
 }
@@ -105,22 +100,15 @@ pub struct Evidence<'a> {
 impl<'a> Evidence<'a> {
     /// Evidence whose format is guessed: JSON when it starts with `{`, raw otherwise.
     pub fn detect(bytes: &'a [u8]) -> Self {
-        let format = if bytes.trim_ascii_start().starts_with(b"{") {
-            EvidenceFormat::Json
-        } else {
-            EvidenceFormat::Raw
-        };
+        let format =
+            if bytes.trim_ascii_start().starts_with(b"{") { EvidenceFormat::Json } else { EvidenceFormat::Raw };
         Evidence { bytes, format }
     }
 
     /// Fail when the evidence is larger than [`MAX_EVIDENCE_SIZE`].
     pub fn check_size(&self) -> Result<()> {
         if self.bytes.len() > MAX_EVIDENCE_SIZE {
-            return Err(Error::TooLarge {
-                what: "evidence",
-                found: self.bytes.len(),
-                limit: MAX_EVIDENCE_SIZE,
-            });
+            return Err(Error::TooLarge { what: "evidence", found: self.bytes.len(), limit: MAX_EVIDENCE_SIZE });
         }
         Ok(())
     }
@@ -166,12 +154,7 @@ pub struct VerifyOptions {
 impl VerifyOptions {
     /// Options with only a verification time.
     pub fn at(at: OffsetDateTime) -> Self {
-        VerifyOptions {
-            at,
-            report_data: None,
-            init_data_digest: None,
-            allow_sample: false,
-        }
+        VerifyOptions { at, report_data: None, init_data_digest: None, allow_sample: false }
     }
 
     /// Check a report-data field against [`VerifyOptions::report_data`], if set.
@@ -229,7 +212,12 @@ impl Claims {
 }
 
 /// Verify `evidence` from `tee` with its `endorsements`, and return its claims.
-pub fn verify(tee: Tee, evidence: &Evidence<'_>, endorsements: &Endorsements, options: &VerifyOptions) -> Result<Claims> {
+pub fn verify(
+    tee: Tee,
+    evidence: &Evidence<'_>,
+    endorsements: &Endorsements,
+    options: &VerifyOptions,
+) -> Result<Claims> {
     evidence.check_size()?;
     Ok(match tee {
         Tee::Snp => Claims::Snp(snp::verify(evidence, endorsements, options)?),

@@ -44,8 +44,9 @@ pub fn verify(evidence: &Evidence<'_>, options: &VerifyOptions) -> Result<Sample
             limit: MAX_SAMPLE_EVIDENCE,
         });
     }
-    let parsed: SampleEvidence = serde_json::from_slice(evidence.bytes)
-        .map_err(|e| Error::field("sample evidence", format!("line {} column {}", e.line(), e.column()), e.to_string()))?;
+    let parsed: SampleEvidence = serde_json::from_slice(evidence.bytes).map_err(|e| {
+        Error::field("sample evidence", format!("line {} column {}", e.line(), e.column()), e.to_string())
+    })?;
     let report_data = base64::engine::general_purpose::STANDARD
         .decode(parsed.report_data.trim())
         .map_err(|e| Error::field("sample evidence", "report_data", format!("not base64: {e}")))?;
@@ -66,10 +67,7 @@ pub fn verify(evidence: &Evidence<'_>, options: &VerifyOptions) -> Result<Sample
 
 /// Produce sample evidence for a report-data value, as the sample attester does.
 pub fn evidence_for(report_data: &[u8]) -> SampleEvidence {
-    SampleEvidence {
-        svn: "1".to_string(),
-        report_data: base64::engine::general_purpose::STANDARD.encode(report_data),
-    }
+    SampleEvidence { svn: "1".to_string(), report_data: base64::engine::general_purpose::STANDARD.encode(report_data) }
 }
 
 #[cfg(test)]

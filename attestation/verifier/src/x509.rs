@@ -117,10 +117,7 @@ impl PublicKey {
                     oid::P384 => p384::ecdsa::VerifyingKey::from_sec1_bytes(bits)
                         .map(PublicKey::P384)
                         .map_err(|e| Error::field("public key", "P-384 point", e.to_string())),
-                    other => Err(Error::Unsupported {
-                        what: "elliptic curve",
-                        found: other.to_string(),
-                    }),
+                    other => Err(Error::Unsupported { what: "elliptic curve", found: other.to_string() }),
                 }
             }
             oid::RSA_ENCRYPTION | oid::RSA_PSS => {
@@ -129,10 +126,7 @@ impl PublicKey {
                     .map(PublicKey::Rsa)
                     .map_err(|e| Error::field("public key", "RSA key", e.to_string()))
             }
-            other => Err(Error::Unsupported {
-                what: "public key algorithm",
-                found: other.to_string(),
-            }),
+            other => Err(Error::Unsupported { what: "public key algorithm", found: other.to_string() }),
         }
     }
 
@@ -185,10 +179,7 @@ impl PublicKey {
 
 /// The signature scheme named by an X.509 `AlgorithmIdentifier`.
 pub fn scheme_of(alg: &AlgorithmIdentifierOwned) -> Result<SignatureScheme> {
-    let unsupported = || Error::Unsupported {
-        what: "signature algorithm",
-        found: alg.oid.to_string(),
-    };
+    let unsupported = || Error::Unsupported { what: "signature algorithm", found: alg.oid.to_string() };
     Ok(match alg.oid {
         oid::ECDSA_SHA256 => SignatureScheme::Ecdsa(SignatureHash::Sha256),
         oid::ECDSA_SHA384 => SignatureScheme::Ecdsa(SignatureHash::Sha384),
@@ -197,11 +188,8 @@ pub fn scheme_of(alg: &AlgorithmIdentifierOwned) -> Result<SignatureScheme> {
         oid::SHA384_WITH_RSA => SignatureScheme::RsaPkcs1(SignatureHash::Sha384),
         oid::SHA512_WITH_RSA => SignatureScheme::RsaPkcs1(SignatureHash::Sha512),
         oid::RSA_PSS => {
-            let params: rsa::pkcs1::RsaPssParams = alg
-                .parameters
-                .as_ref()
-                .and_then(|p| p.decode_as().ok())
-                .ok_or_else(unsupported)?;
+            let params: rsa::pkcs1::RsaPssParams =
+                alg.parameters.as_ref().and_then(|p| p.decode_as().ok()).ok_or_else(unsupported)?;
             let hash = SignatureHash::from_oid(params.hash.oid).ok_or_else(unsupported)?;
             SignatureScheme::RsaPss(hash)
         }
@@ -226,9 +214,7 @@ fn pem_blocks(text: &[u8], label: &str) -> Result<Vec<Vec<u8>>> {
     let mut rest = text;
     while let Some(start) = rest.find(&begin) {
         let after = &rest[start..];
-        let stop = after
-            .find(&end)
-            .ok_or_else(|| Error::field("PEM", label.to_string(), "BEGIN without END"))?;
+        let stop = after.find(&end).ok_or_else(|| Error::field("PEM", label.to_string(), "BEGIN without END"))?;
         let block = &after[..stop + end.len()];
         let (_, der) = der::pem::decode_vec(block.as_bytes())
             .map_err(|e| Error::field("PEM", label.to_string(), e.to_string()))?;
@@ -256,23 +242,13 @@ impl Certificate {
     /// Parse one DER certificate.
     pub fn from_der(der: &[u8]) -> Result<Self> {
         if der.len() > MAX_DER_SIZE {
-            return Err(Error::TooLarge {
-                what: "certificate",
-                found: der.len(),
-                limit: MAX_DER_SIZE,
-            });
+            return Err(Error::TooLarge { what: "certificate", found: der.len(), limit: MAX_DER_SIZE });
         }
-        let cert = x509_cert::Certificate::from_der(der)
-            .map_err(|e| Error::field("certificate", "DER", e.to_string()))?;
-        let tbs_der = cert
-            .tbs_certificate
-            .to_der()
-            .map_err(|e| Error::field("certificate", "tbsCertificate", e.to_string()))?;
-        Ok(Certificate {
-            cert,
-            tbs_der,
-            der: der.to_vec(),
-        })
+        let cert =
+            x509_cert::Certificate::from_der(der).map_err(|e| Error::field("certificate", "DER", e.to_string()))?;
+        let tbs_der =
+            cert.tbs_certificate.to_der().map_err(|e| Error::field("certificate", "tbsCertificate", e.to_string()))?;
+        Ok(Certificate { cert, tbs_der, der: der.to_vec() })
     }
 
     /// Parse one certificate given as PEM or DER.
@@ -295,11 +271,7 @@ impl Certificate {
     /// Parse every `CERTIFICATE` block of a PEM bundle, in order.
     pub fn all_from_pem(pem: &[u8]) -> Result<Vec<Self>> {
         if pem.len() > MAX_DER_SIZE * 4 {
-            return Err(Error::TooLarge {
-                what: "PEM bundle",
-                found: pem.len(),
-                limit: MAX_DER_SIZE * 4,
-            });
+            return Err(Error::TooLarge { what: "PEM bundle", found: pem.len(), limit: MAX_DER_SIZE * 4 });
         }
         pem_blocks(pem, "CERTIFICATE")?.iter().map(|d| Self::from_der(d)).collect()
     }
@@ -353,12 +325,7 @@ impl Certificate {
     pub fn check_validity(&self, at: OffsetDateTime) -> Result<()> {
         let (not_before, not_after) = (self.not_before(), self.not_after());
         if at < not_before || at > not_after {
-            return Err(Error::CertificateExpired {
-                subject: self.display_name(),
-                at,
-                not_before,
-                not_after,
-            });
+            return Err(Error::CertificateExpired { subject: self.display_name(), at, not_before, not_after });
         }
         Ok(())
     }
@@ -405,10 +372,7 @@ impl Certificate {
         if self.cert.tbs_certificate.issuer == issuer.cert.tbs_certificate.subject && self.is_signed_by(issuer) {
             Ok(())
         } else {
-            Err(Error::ChainBroken {
-                subject: self.display_name(),
-                issuer: issuer.display_name(),
-            })
+            Err(Error::ChainBroken { subject: self.display_name(), issuer: issuer.display_name() })
         }
     }
 }
@@ -469,10 +433,7 @@ pub fn verify_chain(
             }
         }
     }
-    Err(Error::UntrustedRoot {
-        subject: leaf.display_name(),
-        detail: format!("chain longer than {MAX_CHAIN_DEPTH}"),
-    })
+    Err(Error::UntrustedRoot { subject: leaf.display_name(), detail: format!("chain longer than {MAX_CHAIN_DEPTH}") })
 }
 
 /// A parsed certificate revocation list.
@@ -486,17 +447,10 @@ impl Crl {
     /// Parse one DER CRL.
     pub fn from_der(der: &[u8]) -> Result<Self> {
         if der.len() > MAX_DER_SIZE {
-            return Err(Error::TooLarge {
-                what: "CRL",
-                found: der.len(),
-                limit: MAX_DER_SIZE,
-            });
+            return Err(Error::TooLarge { what: "CRL", found: der.len(), limit: MAX_DER_SIZE });
         }
         let crl = CertificateList::from_der(der).map_err(|e| Error::field("CRL", "DER", e.to_string()))?;
-        let tbs_der = crl
-            .tbs_cert_list
-            .to_der()
-            .map_err(|e| Error::field("CRL", "tbsCertList", e.to_string()))?;
+        let tbs_der = crl.tbs_cert_list.to_der().map_err(|e| Error::field("CRL", "tbsCertList", e.to_string()))?;
         Ok(Crl { crl, tbs_der })
     }
 
@@ -556,10 +510,7 @@ impl Crl {
         if signed {
             Ok(())
         } else {
-            Err(Error::BadSignature {
-                what: format!("CRL of {}", self.issuer_name()),
-                key: issuer.display_name(),
-            })
+            Err(Error::BadSignature { what: format!("CRL of {}", self.issuer_name()), key: issuer.display_name() })
         }
     }
 
@@ -578,10 +529,7 @@ impl Crl {
             .as_ref()
             .is_some_and(|list| list.iter().any(|r| &r.serial_number == serial));
         if listed {
-            Err(Error::Revoked {
-                subject: cert.display_name(),
-                serial: cert.serial_hex(),
-            })
+            Err(Error::Revoked { subject: cert.display_name(), serial: cert.serial_hex() })
         } else {
             Ok(())
         }
