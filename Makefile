@@ -1,0 +1,52 @@
+# Arca: build, test and demo entry points. Every target installs what it
+# needs first (`make deps`, idempotent).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# A cache outside the clone when the machine has /var/tmp (CI clones fresh).
+export CARGO_TARGET_DIR ?= $(if $(wildcard /var/tmp),/var/tmp/arca-target,$(CURDIR)/target)
+export ARCA_VECTORS ?= $(abspath $(CURDIR)/../shared/vectors)
+
+.PHONY: all deps build test fmt fmt-check lint unit demo bench fuzz clean
+
+all: build
+
+## deps: install system packages and Python tools (idempotent).
+deps:
+	@scripts/deps.sh
+
+## build: compile the whole workspace, tests and benches included.
+build: deps
+	$(CARGO) build --workspace --all-targets
+
+## test: format check, clippy, then the whole test suite.
+test: deps fmt-check lint unit
+
+unit:
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## demo: verify the real SNP, TDX and CCA evidence in the shared vectors.
+demo: deps
+	$(CARGO) build -p arca-cli --release
+	@scripts/demo.sh "$(CARGO_TARGET_DIR)/release/arca"
+
+## bench: verification speed, ours against the reference verifier in the same run.
+bench: deps
+	$(CARGO) bench -p arca-verifier
+
+## fuzz: run each fuzz target briefly (needs cargo-fuzz and a nightly toolchain).
+fuzz:
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+clean:
+	$(CARGO) clean
