@@ -162,7 +162,7 @@ pub(crate) fn parse_sign1(what: &'static str, entry: Value) -> Result<Sign1> {
         }
         other => other,
     };
-    let sign1 = CoseSign1::from_cbor_value(value).map_err(|e| Error::field(what, "COSE_Sign1", format!("{e:?}")))?;
+    let sign1 = CoseSign1::from_cbor_value(value).map_err(|e| Error::field(what, "COSE_Sign1", e.to_string()))?;
     let header = &sign1.protected.header;
     if !header.crit.is_empty() {
         return Err(Error::Unsupported { what: "COSE critical header", found: format!("{:?}", header.crit) });
@@ -170,6 +170,10 @@ pub(crate) fn parse_sign1(what: &'static str, entry: Value) -> Result<Sign1> {
     let alg = match &header.alg {
         Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES384)) => CoseAlgorithm::Es384,
         Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256)) => CoseAlgorithm::Es256,
+        Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES512)) => {
+            // ES512 needs P-521 keys; the CPAK and RAK parsers take P-256 and P-384 only.
+            return Err(Error::Unsupported { what: "COSE signature algorithm", found: "ES512 (P-521 keys)".into() });
+        }
         Some(other) => {
             return Err(Error::Unsupported { what: "COSE signature algorithm", found: format!("{other:?}") })
         }

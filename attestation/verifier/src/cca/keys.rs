@@ -72,7 +72,7 @@ pub(crate) fn realm_public_key(encoded: &[u8]) -> Result<PublicKey> {
         return point_to_key(WHAT, FIELD, encoded);
     }
     let key = CoseKey::from_slice(encoded)
-        .map_err(|e| Error::field(WHAT, FIELD, format!("neither an EC point nor a COSE_Key: {e:?}")))?;
+        .map_err(|e| Error::field(WHAT, FIELD, format!("neither an EC point nor a COSE_Key: {e}")))?;
     if key.kty != KeyType::Assigned(iana::KeyType::EC2) {
         return Err(Error::Unsupported { what: "RAK COSE_Key type", found: format!("{:?}", key.kty) });
     }

@@ -1,7 +1,6 @@
 //! Arm CCA (Confidential Compute Architecture) attestation tokens.
 //!
-//! A CCA token is a CBOR collection of two signed tokens (see [`cose`] for
-//! the envelope):
+//! A CCA token is a CBOR collection (tag 399) of two COSE_Sign1 tokens:
 //!
 //! - the **platform token**, signed by the platform's CPAK, describes the
 //!   firmware (software components with measurements and signer ids), the

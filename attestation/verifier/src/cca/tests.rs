@@ -454,6 +454,12 @@ proptest! {
         let _ = parse_token(&t);
     }
 
+}
+
+proptest! {
+    // Each case verifies two P-384 signatures, slow in debug builds.
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
     #[test]
     fn any_single_byte_change_in_a_signed_payload_is_rejected(
         realm in any::<bool>(),
