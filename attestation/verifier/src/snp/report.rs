@@ -226,7 +226,7 @@ pub struct AttestationReport {
     pub version: u32,
     /// GUEST_SVN.
     pub guest_svn: u32,
-    /// POLICY (see [`super::claims::GuestPolicy`]).
+    /// POLICY (decoded by [`super::GuestPolicy`]).
     pub policy: u64,
     /// FAMILY_ID.
     pub family_id: [u8; 16],
