@@ -76,7 +76,7 @@ pub enum Error {
         detail: String,
     },
     /// A certificate is outside its validity window at the verification time.
-    #[error("certificate {subject} is not valid at {at} (valid {not_before} .. {not_after})")]
+    #[error("certificate {subject} is not valid at {} (valid {} .. {})", rfc3339(.at), rfc3339(.not_before), rfc3339(.not_after))]
     CertificateExpired {
         /// Subject of the certificate.
         subject: String,
@@ -96,7 +96,7 @@ pub enum Error {
         serial: String,
     },
     /// Collateral (CRL, TCB info, QE identity, …) is outside its validity window.
-    #[error("{what} is not valid at {at} (issued {issued}, next update {next_update})")]
+    #[error("{what} is not valid at {} (issued {}, next update {})", rfc3339(.at), rfc3339(.issued), rfc3339(.next_update))]
     CollateralExpired {
         /// Which collateral.
         what: String,
@@ -151,6 +151,12 @@ impl Error {
     pub(crate) fn mismatch_bytes(what: impl Into<String>, expected: &[u8], found: &[u8]) -> Self {
         Error::Mismatch { what: what.into(), expected: hex::encode(expected), found: hex::encode(found) }
     }
+}
+
+/// A time as RFC 3339 (`2025-12-10T22:14:21Z`), for messages.
+fn rfc3339(t: &OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(*t);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
 /// Result type of this crate.
