@@ -45,6 +45,7 @@ pub fn claims(stdout: &str) -> serde_json::Value {
 pub struct TempFile(pub PathBuf);
 
 impl TempFile {
+    /// Write `bytes` to a fresh temporary file named `name`.
     pub fn new(name: &str, bytes: &[u8]) -> Self {
         let dir = std::env::temp_dir().join(format!("arca-cli-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -53,6 +54,7 @@ impl TempFile {
         TempFile(path)
     }
 
+    /// The path as a command-line argument.
     pub fn arg(&self) -> String {
         self.0.to_string_lossy().into_owned()
     }
