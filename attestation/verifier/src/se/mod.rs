@@ -34,7 +34,7 @@
 //! | member | content |
 //! |--------|---------|
 //! | `se_header` | the SE image header, or the start of the SE image (see [`header::find_header`]) |
-//! | `arcb` | the ARCB that was sent (Json evidence only; Raw evidence carries it) |
+//! | `arcb` | the ARCB that was sent; Raw evidence carries one, which must then be this one |
 //! | `request_protection_key` | the ARCB's AES-256 key (32 bytes) |
 //! | `customer_private_key` | the ARCB's customer P-521 scalar (66 or 80 bytes), used with `host_key_documents` |
 //! | `measurement_key`, `nonce` | the ARCB's secrets, when no ARCB is given (64 and 16 bytes) |
@@ -280,6 +280,15 @@ fn request_secrets(
         Some(a) => Some(b64(CONFIG, "arcb", a)?),
         None => None,
     };
+    if let (Some(sent), Some(answered)) = (configured_arcb.as_deref(), arcb_bytes) {
+        if sent != answered {
+            return Err(Error::Mismatch {
+                what: "ARCB of the response".into(),
+                expected: format!("the configured ARCB ({} bytes)", sent.len()),
+                found: format!("another ARCB ({} bytes)", answered.len()),
+            });
+        }
+    }
     let Some(arcb_bytes) = arcb_bytes.or(configured_arcb.as_deref()) else {
         let key = config.measurement_key.as_deref().ok_or_else(|| {
             Error::MissingEndorsement("SE configuration: arcb with its key, or measurement_key and nonce".into())

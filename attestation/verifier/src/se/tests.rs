@@ -219,6 +219,16 @@ fn missing_or_wrong_configuration_is_reported() {
     let bad_b64 = serde_json::json!({"se_header": "%%%", "request_protection_key": b64e(&[0x17; 32])});
     let err = verify(&raw(&evidence), &endorse(bad_b64), &options()).unwrap_err();
     assert!(matches!(err, Error::MalformedField { .. }), "{err}");
+    // The response answers another ARCB than the one configured.
+    let mut other_arcb = read_vector(ARCB);
+    other_arcb[0x1f] ^= 1;
+    let mut config = protection_key_config();
+    config["arcb"] = serde_json::Value::String(b64e(&other_arcb));
+    let err = verify(&raw(&evidence), &endorse(config), &options()).unwrap_err();
+    assert!(matches!(err, Error::Mismatch { .. }), "{err}");
+    let mut config = protection_key_config();
+    config["arcb"] = serde_json::Value::String(b64e(&read_vector(ARCB)));
+    verify(&raw(&evidence), &endorse(config), &options()).unwrap();
     // A request is not evidence.
     let request = read_vector("attestation/se/exchange/min_req.bin");
     let err = verify(&raw(&request), &endorse(protection_key_config()), &options()).unwrap_err();
@@ -287,6 +297,27 @@ fn trustee_json_response_verifies() {
     // Not the trustee shape.
     let err = verify(&Evidence::detect(b"{\"measurement\": 1}"), &endorse(key_config()), &options()).unwrap_err();
     assert!(matches!(err, Error::MalformedField { .. }), "{err}");
+}
+
+#[test]
+fn trustee_json_response_verifies_with_a_configured_arcb() {
+    let config = serde_json::json!({
+        "se_header": b64e(&read_vector(HDR)),
+        "arcb": b64e(&read_vector(ARCB)),
+        "request_protection_key": b64e(&[0x17; 32]),
+    });
+    let e = json_evidence(&ADDITIONAL, None);
+    let claims = verify(&Evidence::detect(&e), &endorse(config), &options()).unwrap();
+    assert_eq!(claims.nonce.as_deref(), Some(&hex::encode([0xab; 16])[..]));
+    // The ARCB asks for both host-key hashes: 63 bytes of additional data cannot hold them.
+    let config = serde_json::json!({
+        "se_header": b64e(&read_vector(HDR)),
+        "arcb": b64e(&read_vector(ARCB)),
+        "request_protection_key": b64e(&[0x17; 32]),
+    });
+    let e = json_evidence(&ADDITIONAL[..63], None);
+    let err = verify(&Evidence::detect(&e), &endorse(config), &options()).unwrap_err();
+    assert!(matches!(err, Error::Malformed { what: "SE additional data", .. }), "{err}");
 }
 
 fn pki(name: &str) -> String {
