@@ -62,22 +62,22 @@
 
 pub mod arcb;
 mod bytes;
+mod evidence;
 pub mod exchange;
 pub mod header;
 pub mod hkd;
 pub mod response;
 
-use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use arcb::parse_arcb;
+pub use evidence::{parse_config, parse_evidence, parse_evidence_json, SeConfig, SeEvidence};
 pub use exchange::{parse_exchange, parse_exchange_response};
 pub use header::{find_header, parse_header};
 
-use crate::x509::{Certificate, Crl};
-use crate::{Endorsements, Error, Evidence, EvidenceFormat, Result, VerifyOptions};
+use crate::{Endorsements, Error, Evidence, Result, VerifyOptions};
 use arcb::{ArcbSecrets, AttestationFlags};
-use header::HeaderTags;
+use evidence::{b64, certificates_of, crls_of, fixed, CONFIG, EVIDENCE};
 use response::{MeasuredItems, MEASUREMENT_SIZE};
 
 /// Size of the report-data prefix of the user data.
@@ -123,119 +123,6 @@ pub struct SeClaims {
     pub report_data: String,
     /// Always empty: Secure Execution has no init-data field.
     pub init_data: String,
-}
-
-/// The SE verification configuration (see the module documentation).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SeConfig {
-    se_header: Option<String>,
-    arcb: Option<String>,
-    request_protection_key: Option<String>,
-    customer_private_key: Option<String>,
-    measurement_key: Option<String>,
-    nonce: Option<String>,
-    #[serde(default)]
-    host_key_documents: Vec<String>,
-    #[serde(default)]
-    root_certificates: Vec<String>,
-    #[serde(default)]
-    certificates: Vec<String>,
-    #[serde(default)]
-    crls: Vec<String>,
-}
-
-/// trustee's `SeAttestationResponse`.
-#[derive(Debug, Deserialize)]
-struct SeAttestationResponseJson {
-    measurement: String,
-    additional_data: String,
-    user_data: String,
-    cuid: String,
-    #[serde(default)]
-    image_hdr_tags: Option<String>,
-}
-
-/// The response fields, from either evidence format.
-struct SeResponse {
-    arcb: Option<Vec<u8>>,
-    measurement: Vec<u8>,
-    additional: Vec<u8>,
-    user_data: Vec<u8>,
-    config_uid: [u8; 16],
-    header_tags: Option<HeaderTags>,
-}
-
-fn b64(what: &'static str, field: &str, value: &str) -> Result<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD
-        .decode(value.trim())
-        .map_err(|e| Error::field(what, field.to_string(), format!("not standard base64: {e}")))
-}
-
-fn fixed<const N: usize>(what: &'static str, field: &str, bytes: Vec<u8>) -> Result<[u8; N]> {
-    let len = bytes.len();
-    <[u8; N]>::try_from(bytes)
-        .map_err(|_| Error::field(what, field.to_string(), format!("expected {N} bytes, found {len}")))
-}
-
-const EVIDENCE: &str = "SE evidence";
-const CONFIG: &str = "SE configuration";
-
-fn parse_response(evidence: &Evidence<'_>) -> Result<SeResponse> {
-    match evidence.format {
-        EvidenceFormat::Raw => {
-            let r = exchange::parse_exchange_response(evidence.bytes)?;
-            Ok(SeResponse {
-                arcb: Some(r.arcb),
-                measurement: r.measurement,
-                additional: r.additional.unwrap_or_default(),
-                user_data: r.user_data.unwrap_or_default(),
-                config_uid: r.config_uid,
-                header_tags: None,
-            })
-        }
-        EvidenceFormat::Json => {
-            let j: SeAttestationResponseJson = serde_json::from_slice(evidence.bytes)
-                .map_err(|e| Error::field(EVIDENCE, "$", format!("not an SeAttestationResponse: {e}")))?;
-            let user_data = b64(EVIDENCE, "user_data", &j.user_data)?;
-            let additional = b64(EVIDENCE, "additional_data", &j.additional_data)?;
-            let header_tags = match &j.image_hdr_tags {
-                Some(t) => Some(HeaderTags::from_bytes(&b64(EVIDENCE, "image_hdr_tags", t)?)?),
-                None => None,
-            };
-            Ok(SeResponse {
-                arcb: None,
-                measurement: b64(EVIDENCE, "measurement", &j.measurement)?,
-                additional,
-                user_data,
-                config_uid: fixed(EVIDENCE, "cuid", b64(EVIDENCE, "cuid", &j.cuid)?)?,
-                header_tags,
-            })
-        }
-    }
-}
-
-/// Certificates (and CRLs bundled with them) from a base64 PEM or DER value.
-fn certificates_of(field: &str, value: &str) -> Result<(Vec<Certificate>, Vec<Crl>)> {
-    let bytes = b64(CONFIG, field, value)?;
-    if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-        let certs = Certificate::all_from_pem(&bytes)?;
-        if certs.is_empty() {
-            return Err(Error::field(CONFIG, field.to_string(), "PEM holds no certificate"));
-        }
-        Ok((certs, Crl::all_from_pem(&bytes)?))
-    } else {
-        Ok((vec![Certificate::from_der(&bytes)?], Vec::new()))
-    }
-}
-
-fn crls_of(field: &str, value: &str) -> Result<Vec<Crl>> {
-    let bytes = b64(CONFIG, field, value)?;
-    if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-        Crl::all_from_pem(&bytes)
-    } else {
-        Ok(vec![Crl::from_der(&bytes)?])
-    }
 }
 
 /// Host keys from the configuration, each with whether it was verified.
@@ -347,12 +234,8 @@ pub fn verify(evidence: &Evidence<'_>, endorsements: &Endorsements, options: &Ve
         .collateral
         .as_deref()
         .ok_or_else(|| Error::MissingEndorsement("SE verification configuration (collateral)".into()))?;
-    if config_bytes.len() > MAX_CONFIG_SIZE {
-        return Err(Error::TooLarge { what: "SE configuration", found: config_bytes.len(), limit: MAX_CONFIG_SIZE });
-    }
-    let config: SeConfig =
-        serde_json::from_slice(config_bytes).map_err(|e| Error::field(CONFIG, "$", e.to_string()))?;
-    let resp = parse_response(evidence)?;
+    let config = parse_config(config_bytes)?;
+    let resp = parse_evidence(evidence)?;
 
     let configured_tags = match &config.se_header {
         Some(h) => Some(header::find_header(&b64(CONFIG, "se_header", h)?)?.1.tags),

@@ -16,7 +16,8 @@ use super::exchange::ExchangeResponse;
 use super::*;
 use crate::binding::{runtime_data_digest, HashAlgorithm};
 use crate::test_support::read_vector;
-use crate::{Claims, Tee};
+use crate::x509::Certificate;
+use crate::{Claims, EvidenceFormat, Tee};
 
 const HDR: &str = "attestation/se/s390tools-secure-guest-v1.hdr";
 const ARCB: &str = "attestation/se/s390tools-arcb-hmacsha512.bin";
@@ -320,6 +321,38 @@ fn trustee_json_response_verifies_with_a_configured_arcb() {
     assert!(matches!(err, Error::Malformed { what: "SE additional data", .. }), "{err}");
 }
 
+#[test]
+fn trustee_json_fields_are_decoded_and_checked() {
+    let e = json_evidence(&ADDITIONAL, Some(header_tags_bytes()));
+    let parsed = parse_evidence_json(&e).unwrap();
+    assert_eq!(parsed.config_uid, CUID);
+    assert_eq!(parsed.user_data, user_data());
+    assert_eq!(parsed.additional, ADDITIONAL);
+    assert_eq!(parsed.measurement.len(), 64);
+    assert!(parsed.arcb.is_none());
+    assert_eq!(parsed.header_tags.unwrap().to_bytes(), header_tags_bytes());
+    assert_eq!(parse_evidence(&Evidence::detect(&e)).unwrap(), parsed);
+    let doc: serde_json::Value = serde_json::from_slice(&e).unwrap();
+    let mut short_cuid = doc.clone();
+    short_cuid["cuid"] = b64e(&[0; 15]).into();
+    match parse_evidence_json(short_cuid.to_string().as_bytes()) {
+        Err(Error::MalformedField { field, .. }) => assert_eq!(field, "cuid"),
+        other => panic!("unexpected {other:?}"),
+    }
+    let mut short_tags = doc.clone();
+    short_tags["image_hdr_tags"] = b64e(&header_tags_bytes()[1..]).into();
+    assert!(matches!(parse_evidence_json(short_tags.to_string().as_bytes()), Err(Error::Malformed { .. })));
+    let mut no_measurement = doc.clone();
+    no_measurement.as_object_mut().unwrap().remove("measurement");
+    assert!(matches!(parse_evidence_json(no_measurement.to_string().as_bytes()), Err(Error::MalformedField { .. })));
+    let mut bad_b64 = doc;
+    bad_b64["user_data"] = "not base64!".into();
+    match parse_evidence_json(bad_b64.to_string().as_bytes()) {
+        Err(Error::MalformedField { field, .. }) => assert_eq!(field, "user_data"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 fn pki(name: &str) -> String {
     b64e(&read_vector(&format!("attestation/se/pki/{name}")))
 }
@@ -370,6 +403,18 @@ proptest! {
         let _ = parse_exchange_response(&bytes);
         let _ = header::HeaderTags::from_bytes(&bytes);
         let _ = response::parse_additional_data(&bytes, arcb::AttestationFlags(u64::MAX));
+        let _ = parse_evidence_json(&bytes);
+        let _ = parse_config(&bytes);
+    }
+
+    #[test]
+    fn json_parsers_never_panic(text in "\\PC{0,200}", field in 0usize..4) {
+        let _ = parse_config(text.as_bytes());
+        let _ = parse_evidence_json(text.as_bytes());
+        let names = ["measurement", "additional_data", "user_data", "cuid"];
+        let mut doc = serde_json::json!({"measurement": "", "additional_data": "", "user_data": "", "cuid": ""});
+        doc[names[field]] = serde_json::Value::String(text.clone());
+        let _ = parse_evidence_json(doc.to_string().as_bytes());
     }
 
     #[test]
