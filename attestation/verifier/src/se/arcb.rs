@@ -289,6 +289,77 @@ impl Arcb {
     }
 }
 
+/// What a new ARCB is made of. All secrets and the IV come from the
+/// caller's random source: this crate does no I/O and draws no randomness.
+#[derive(Clone)]
+pub struct ArcbParameters<'a> {
+    /// Flags; the nonce flag is set or cleared to match [`Self::nonce`].
+    pub flags: AttestationFlags,
+    /// Fresh HMAC-SHA512 measurement key.
+    pub measurement_key: [u8; MEASUREMENT_KEY_SIZE],
+    /// Fresh nonce (recommended).
+    pub nonce: Option<[u8; NONCE_SIZE]>,
+    /// Fresh AES-256 request protection key.
+    pub protection_key: [u8; PROTECTION_KEY_SIZE],
+    /// Fresh AES-GCM IV.
+    pub iv: [u8; 12],
+    /// Fresh customer P-521 key.
+    pub customer_key: &'a p521::SecretKey,
+    /// Host keys of the verified host-key documents, one key slot each (1–255).
+    pub host_keys: &'a [p521::PublicKey],
+}
+
+/// Build and encrypt an ARCB (the verifier side of the exchange).
+pub fn build_arcb(p: &ArcbParameters<'_>) -> Result<Vec<u8>> {
+    let nks = u8::try_from(p.host_keys.len()).ok().filter(|n| *n > 0).ok_or_else(|| {
+        Error::field(
+            "ARCB parameters",
+            "host_keys",
+            format!("expected 1 to 255 host keys, found {}", p.host_keys.len()),
+        )
+    })?;
+    let nonce_bit = 1u64 << 62;
+    let flags = if p.nonce.is_some() { p.flags.0 | nonce_bit } else { p.flags.0 & !nonce_bit };
+    let mut plain = p.measurement_key.to_vec();
+    if let Some(n) = &p.nonce {
+        plain.extend_from_slice(n);
+    }
+    let aad_size = KEY_SLOTS_OFFSET + usize::from(nks) * KEY_SLOT_SIZE;
+    let rql = aad_size + plain.len() + GCM_TAG_SIZE;
+    let mut out = Vec::with_capacity(rql);
+    out.extend_from_slice(&[0u8; 8]);
+    out.extend_from_slice(&ARCB_VERSION_1.to_be_bytes());
+    out.extend_from_slice(&(rql as u32).to_be_bytes());
+    out.extend_from_slice(&p.iv);
+    out.extend_from_slice(&[0u8; 4 + 7]);
+    out.push(nks);
+    out.extend_from_slice(&[0u8; 4]);
+    out.extend_from_slice(&(plain.len() as u32).to_be_bytes());
+    out.extend_from_slice(&flags.to_be_bytes());
+    out.extend_from_slice(&MAI_HMAC_SHA512.to_be_bytes());
+    out.extend_from_slice(&[0u8; 4]);
+    out.extend_from_slice(&ecdh_coords(&p.customer_key.public_key()));
+    for host in p.host_keys {
+        let mut wrapped = p.protection_key;
+        let tag = aes_gcm_seal(&derive_slot_key(p.customer_key, host), &[0u8; 12], &[], &mut wrapped)?;
+        out.extend_from_slice(&public_host_key_hash(host));
+        out.extend_from_slice(&wrapped);
+        out.extend_from_slice(&tag);
+    }
+    let tag = aes_gcm_seal(&p.protection_key, &p.iv, &out, &mut plain)?;
+    out.extend_from_slice(&plain);
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
+
+fn aes_gcm_seal(key: &[u8; 32], iv: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> Result<[u8; GCM_TAG_SIZE]> {
+    let cipher = Aes256Gcm::new(&(*key).into());
+    cipher
+        .encrypt_in_place_detached(&Nonce::from(*iv), aad, buf)
+        .map(Into::into)
+        .map_err(|_| Error::field("ARCB parameters", "encrypted area", "AES-GCM encryption failed"))
+}
+
 fn aes_gcm_open(key: &[u8], iv: &[u8; 12], aad: &[u8], buf: &mut [u8], tag: &[u8]) -> std::result::Result<(), ()> {
     let tag = <[u8; GCM_TAG_SIZE]>::try_from(tag).map_err(|_| ())?;
     let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| ())?;
@@ -393,6 +464,39 @@ mod tests {
         assert_eq!(arcb.as_bytes(), &bytes[..]);
         let cust = read_vector("attestation/se/s390tools-keys-public_cust.bin");
         assert_eq!(&arcb.customer_public_key[..], &cust[..]);
+    }
+
+    #[test]
+    fn arcb_regenerates_byte_exactly() {
+        let private = customer_secret_key(&read_vector("attestation/se/s390tools-keys-private_cust.bin")).unwrap();
+        let hosts = [host_key()];
+        let params = ArcbParameters {
+            flags: AttestationFlags((1 << 61) | (1 << 60)),
+            measurement_key: [0x77; 64],
+            nonce: Some([0xab; 16]),
+            protection_key: [0x17; 32],
+            iv: [0x55; 12],
+            customer_key: &private,
+            host_keys: &hosts,
+        };
+        assert_eq!(build_arcb(&params).unwrap(), read_vector(ARCB));
+        // Without a nonce, and for two hosts, the result parses and opens.
+        let two = [
+            host_key(),
+            super::super::hkd::host_public_key(
+                &Certificate::from_pem_or_der(&read_vector("attestation/se/pki/host.crt")).unwrap(),
+            )
+            .unwrap(),
+        ];
+        let params = ArcbParameters { nonce: None, host_keys: &two, ..params };
+        let arcb = parse_arcb(&build_arcb(&params).unwrap()).unwrap();
+        assert!(!arcb.flags.nonce() && arcb.flags.image_phkh());
+        assert_eq!(arcb.key_slots.len(), 2);
+        let secrets = arcb.decrypt(&[0x17; 32]).unwrap();
+        assert_eq!(secrets.nonce, None);
+        assert_eq!(arcb.unwrap_protection_key(&private.to_bytes(), &two[1]).unwrap(), [0x17; 32]);
+        let params = ArcbParameters { host_keys: &[], ..params };
+        assert!(matches!(build_arcb(&params), Err(Error::MalformedField { .. })));
     }
 
     #[test]
