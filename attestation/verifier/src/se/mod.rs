@@ -21,10 +21,17 @@
 //!   `SeAttestationResponse`, all members standard base64:
 //!   `measurement`, `additional_data`, `user_data`, `cuid`, and optionally
 //!   `image_hdr_tags` (PLD‖ALD‖TLD‖tag, 208 bytes). `encr_measurement_key`
-//!   and `encr_request_nonce` are accepted and ignored: they are encrypted
-//!   to the key of the KBS that issued the request, which this library does
-//!   not hold; the configuration supplies the measurement key instead.
-//!   Unknown members are ignored.
+//!   and `encr_request_nonce` are accepted and ignored: trustee's KBS
+//!   RSA-encrypts the request secrets to itself and reads them back from
+//!   the evidence, which makes the guest's input an RSA PKCS#1 v1.5
+//!   decryption oracle. Here the verifier keeps the request it made (the
+//!   ARCB and its key, or the measurement key and nonce) and passes it in
+//!   the configuration. Unknown members are ignored.
+//!
+//! The verifier's side of the exchange, creating the request, is
+//! [`arcb::build_arcb`]; each request must be used for one attestation
+//! only (its nonce is what makes a response fresh), which the caller that
+//! keeps the request state enforces.
 //!
 //! # Configuration (`Endorsements::collateral`)
 //!
