@@ -44,7 +44,7 @@
 //! | `arcb` | the ARCB that was sent; Raw evidence carries one, which must then be this one |
 //! | `request_protection_key` | the ARCB's AES-256 key (32 bytes) |
 //! | `customer_private_key` | the ARCB's customer P-521 scalar (66 or 80 bytes), used with `host_key_documents` |
-//! | `measurement_key`, `nonce` | the ARCB's secrets, when no ARCB is given (64 and 16 bytes) |
+//! | `measurement_key`, `nonce` | the ARCB's secrets, when no ARCB is given (64 and 16 bytes); the request is then taken to have asked for the image and attestation host-key hashes, as trustee's does |
 //! | `host_key_documents` | array: host-key certificates (PEM or DER) |
 //! | `root_certificates` | array: trusted roots (PEM may also hold CRLs) |
 //! | `certificates` | array: IBM signing certificate and intermediate CAs |
@@ -132,7 +132,7 @@ pub struct SeClaims {
     pub init_data: String,
 }
 
-/// Host keys from the configuration, each with whether it was verified.
+/// Host keys from the configuration, and whether they were verified.
 fn host_keys(config: &SeConfig, at: time::OffsetDateTime) -> Result<(Vec<p521::PublicKey>, bool)> {
     let mut hkds = Vec::new();
     for (i, value) in config.host_key_documents.iter().enumerate() {
