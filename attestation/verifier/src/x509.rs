@@ -612,6 +612,17 @@ mod tests {
     }
 
     #[test]
+    fn names_compare_without_order() {
+        use std::str::FromStr;
+        let a = x509_cert::name::Name::from_str("CN=IBM,O=IBM Corp,C=US").unwrap();
+        let b = x509_cert::name::Name::from_str("C=US,CN=IBM,O=IBM Corp").unwrap();
+        let c = x509_cert::name::Name::from_str("C=US,CN=IBM,O=IBM Corp,L=Armonk").unwrap();
+        assert!(names_match_unordered(&a, &b));
+        assert!(!names_match_unordered(&a, &c));
+        assert_ne!(a, b);
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(Certificate::from_der(&[0x30, 0x82, 0xff]).is_err());
         assert!(Certificate::from_pem_or_der(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n").is_err());

@@ -21,7 +21,6 @@
 //!   subject as issuer (attribute order ignored: IBM's CRLs and HKDs do not
 //!   keep one order) and is signed by its key, which is a P-521 key.
 
-use der::Encode;
 use time::OffsetDateTime;
 
 use crate::x509::{names_match_unordered, verify_chain, Certificate, Crl, ObjectIdentifier};
@@ -164,19 +163,7 @@ fn check_crls(cert: &Certificate, crls: &[Crl]) -> Result<()> {
     if covering.peek().is_none() {
         return Err(Error::MissingEndorsement(format!("CRL issued by {issuer} (for {})", cert.subject())));
     }
-    let serial = cert.inner().tbs_certificate.serial_number.to_der().unwrap_or_default();
-    for crl in covering {
-        let listed = crl
-            .inner()
-            .tbs_cert_list
-            .revoked_certificates
-            .as_ref()
-            .is_some_and(|l| l.iter().any(|r| r.serial_number.to_der().unwrap_or_default() == serial));
-        if listed {
-            return Err(Error::Revoked { subject: cert.subject(), serial: cert.serial_hex() });
-        }
-    }
-    Ok(())
+    covering.try_for_each(|crl| crl.check_not_revoked(cert))
 }
 
 #[cfg(test)]
