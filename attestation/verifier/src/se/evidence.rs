@@ -114,26 +114,23 @@ pub fn parse_evidence(evidence: &Evidence<'_>) -> Result<SeEvidence> {
 
 /// Parse trustee's `SeAttestationResponse` JSON.
 pub fn parse_evidence_json(bytes: &[u8]) -> Result<SeEvidence> {
-    {
-        {
-            let j: SeAttestationResponseJson = serde_json::from_slice(bytes)
-                .map_err(|e| Error::field(EVIDENCE, "$", format!("not an SeAttestationResponse: {e}")))?;
-            let user_data = b64(EVIDENCE, "user_data", &j.user_data)?;
-            let additional = b64(EVIDENCE, "additional_data", &j.additional_data)?;
-            let header_tags = match &j.image_hdr_tags {
-                Some(t) => Some(HeaderTags::from_bytes(&b64(EVIDENCE, "image_hdr_tags", t)?)?),
-                None => None,
-            };
-            Ok(SeEvidence {
-                arcb: None,
-                measurement: b64(EVIDENCE, "measurement", &j.measurement)?,
-                additional,
-                user_data,
-                config_uid: fixed(EVIDENCE, "cuid", b64(EVIDENCE, "cuid", &j.cuid)?)?,
-                header_tags,
-            })
-        }
+    if bytes.len() > crate::MAX_EVIDENCE_SIZE {
+        return Err(Error::TooLarge { what: "evidence", found: bytes.len(), limit: crate::MAX_EVIDENCE_SIZE });
     }
+    let j: SeAttestationResponseJson = serde_json::from_slice(bytes)
+        .map_err(|e| Error::field(EVIDENCE, "$", format!("not an SeAttestationResponse: {e}")))?;
+    let header_tags = match &j.image_hdr_tags {
+        Some(t) => Some(HeaderTags::from_bytes(&b64(EVIDENCE, "image_hdr_tags", t)?)?),
+        None => None,
+    };
+    Ok(SeEvidence {
+        arcb: None,
+        measurement: b64(EVIDENCE, "measurement", &j.measurement)?,
+        additional: b64(EVIDENCE, "additional_data", &j.additional_data)?,
+        user_data: b64(EVIDENCE, "user_data", &j.user_data)?,
+        config_uid: fixed(EVIDENCE, "cuid", b64(EVIDENCE, "cuid", &j.cuid)?)?,
+        header_tags,
+    })
 }
 
 /// Certificates (and CRLs bundled with them) from a base64 PEM or DER value.
