@@ -22,7 +22,7 @@
 //! | 0x0e0 | 64 | PLD |
 //! | 0x120 | 64 | ALD |
 //! | 0x160 | 64 | TLD |
-//! | 0x1a0 | NKS × 80 | key slots |
+//! | 0x1a0 | NKS × 80 | key slots: host-key hash (32), wrapped key (32), tag (16) |
 //! | … | SEA | encrypted area |
 //! | size − 16 | 16 | header tag |
 //!
@@ -120,6 +120,10 @@ pub struct SeHeader {
     pub encrypted_pages: u64,
     /// Plaintext control flags.
     pub control_flags: u64,
+    /// Public host-key hash of each key slot: the host keys the image was
+    /// built for (SHA-256 of the padded P-521 coordinates).
+    #[serde(skip)]
+    pub key_slot_hashes: Vec<[u8; 32]>,
     /// Boot-header tags.
     #[serde(skip)]
     pub tags: HeaderTags,
@@ -180,7 +184,13 @@ pub fn parse_header(bytes: &[u8]) -> Result<SeHeader> {
         tld: array(bytes, 0x160, WHAT)?,
         tag: array(bytes, size - TAG_SIZE, WHAT)?,
     };
-    Ok(SeHeader { version, size, key_slots, encrypted_size, encrypted_pages, control_flags, tags })
+    // Key slots: host-key hash (32), wrapped image key (32), tag (16); all in
+    // bounds, as head + slots fit in `size` ≤ the input length.
+    let slots = to_usize(key_slots, WHAT, 0x20)?;
+    let key_slot_hashes = (0..slots)
+        .map(|i| array::<32>(bytes, HEADER_HEAD_SIZE + i * KEY_SLOT_SIZE, WHAT))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(SeHeader { version, size, key_slots, encrypted_size, encrypted_pages, control_flags, key_slot_hashes, tags })
 }
 
 /// Locate and parse the SE header in an image (or a bare header).
@@ -250,6 +260,7 @@ mod tests {
         assert_eq!(hdr.size, 640);
         assert_eq!(hdr.key_slots, 1);
         assert_eq!(hdr.encrypted_size, 0x80);
+        assert_eq!(hdr.key_slot_hashes, vec![<[u8; 32]>::try_from(&bytes[0x1a0..0x1c0]).unwrap()]);
         assert_expected_tags(&hdr.tags);
         let (offset, found) = find_header(&bytes).unwrap();
         assert_eq!(offset, 0);

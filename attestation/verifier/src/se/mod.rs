@@ -53,7 +53,9 @@
 //! The header tags come from `se_header`; when it is absent, Json evidence
 //! may carry them in `image_hdr_tags` (they are then authenticated only by
 //! the measurement, and the claims report them for appraisal). When both are
-//! present they must be equal. When `root_certificates` is given, every
+//! present they must be equal. With `se_header`, the image host-key hash
+//! of the additional data must be the hash of one of the header's key
+//! slots (a host the image was built for). When `root_certificates` is given, every
 //! host-key document is verified ([`hkd::HostKeyVerifier`]) and the image
 //! and attestation host-key hashes in the additional data must belong to
 //! one of them; without roots, host-key documents only serve to unwrap the
@@ -244,10 +246,11 @@ pub fn verify(evidence: &Evidence<'_>, endorsements: &Endorsements, options: &Ve
     let config = parse_config(config_bytes)?;
     let resp = parse_evidence(evidence)?;
 
-    let configured_tags = match &config.se_header {
-        Some(h) => Some(header::find_header(&b64(CONFIG, "se_header", h)?)?.1.tags),
+    let configured_header = match &config.se_header {
+        Some(h) => Some(header::find_header(&b64(CONFIG, "se_header", h)?)?.1),
         None => None,
     };
+    let configured_tags = configured_header.as_ref().map(|h| h.tags);
     let tags = match (configured_tags, resp.header_tags) {
         (Some(c), Some(e)) if c != e => {
             return Err(Error::mismatch_bytes("SE header tags (PLD, ALD, TLD, tag)", &c.to_bytes(), &e.to_bytes()))
@@ -277,6 +280,19 @@ pub fn verify(evidence: &Evidence<'_>, endorsements: &Endorsements, options: &Ve
     response::verify_measurement(&secrets.measurement_key, &items, &resp.measurement)?;
 
     let additional = response::parse_additional_data(&resp.additional, flags)?;
+    // The host that unpacked the image must be one the image was built for.
+    if let (Some(hdr), Some(image_phkh)) = (&configured_header, additional.image_phkh) {
+        if !hdr.key_slot_hashes.contains(&image_phkh) {
+            return Err(Error::Mismatch {
+                what: "SE image public host-key hash (key slots of the SE header)".into(),
+                expected: format!(
+                    "one of {}",
+                    hdr.key_slot_hashes.iter().map(hex::encode).collect::<Vec<_>>().join(",")
+                ),
+                found: hex::encode(image_phkh),
+            });
+        }
+    }
     let mut host_key_verified = false;
     if keys_verified {
         let hashes: Vec<[u8; 32]> = keys.iter().map(arcb::public_host_key_hash).collect();

@@ -96,18 +96,24 @@ fn raw(bytes: &[u8]) -> Evidence<'_> {
     Evidence { bytes, format: EvidenceFormat::Raw }
 }
 
-const ADDITIONAL: [u8; 64] = [0x42; 64];
+/// Additional data for the ARCB's flags: image PHKH (the SE header's key
+/// slot, read at its offset) and attestation PHKH.
+fn additional() -> Vec<u8> {
+    let mut a = read_vector(HDR)[0x1a0..0x1c0].to_vec();
+    a.extend_from_slice(&[0x42; 32]);
+    a
+}
 
 #[test]
 fn exchange_response_verifies_with_the_protection_key() {
-    let evidence = raw_response(&ADDITIONAL);
+    let evidence = raw_response(&additional());
     let mut opts = options();
     opts.report_data = Some(digest());
     let claims = verify(&raw(&evidence), &endorse(protection_key_config()), &opts).unwrap();
     assert_eq!(claims.cuid, hex::encode(CUID));
     assert_eq!(claims.tag, "92309d4589b9a85b427f8753171d1520");
     assert!(claims.pld.starts_with("be94b5ea"));
-    assert_eq!(claims.image_phkh.as_deref(), Some(&hex::encode([0x42; 32])[..]));
+    assert_eq!(claims.image_phkh.as_deref(), Some(&hex::encode(&read_vector(HDR)[0x1a0..0x1c0])[..]));
     assert_eq!(claims.attestation_phkh.as_deref(), Some(&hex::encode([0x42; 32])[..]));
     assert_eq!(claims.nonce.as_deref(), Some(&hex::encode([0xab; 16])[..]));
     assert_eq!(claims.report_data, hex::encode(digest()));
@@ -128,7 +134,7 @@ fn exchange_response_verifies_with_the_protection_key() {
 
 #[test]
 fn exchange_response_verifies_with_customer_key_and_host_key() {
-    let evidence = raw_response(&ADDITIONAL);
+    let evidence = raw_response(&additional());
     let config = serde_json::json!({
         "se_header": b64e(&read_vector(HDR)),
         "customer_private_key": b64e(&read_vector("attestation/se/s390tools-keys-private_cust.bin")),
@@ -148,7 +154,7 @@ fn exchange_response_verifies_with_customer_key_and_host_key() {
 
 #[test]
 fn tampered_responses_fail_the_measurement() {
-    let good = raw_response(&ADDITIONAL);
+    let good = raw_response(&additional());
     let parsed = exchange::parse_exchange_response(&good).unwrap();
     let mut variants = Vec::new();
     let mut m = parsed.clone();
@@ -188,8 +194,19 @@ fn tampered_responses_fail_the_measurement() {
 }
 
 #[test]
+fn image_host_key_must_be_one_the_image_was_built_for() {
+    // Correctly measured, but the image host-key hash names no key slot of the header.
+    let evidence = raw_response(&[0x42; 64]);
+    let err = verify(&raw(&evidence), &endorse(protection_key_config()), &options()).unwrap_err();
+    match err {
+        Error::Mismatch { what, .. } => assert!(what.starts_with("SE image public host-key hash"), "{what}"),
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
 fn report_data_is_bound_and_init_data_refused() {
-    let evidence = raw_response(&ADDITIONAL);
+    let evidence = raw_response(&additional());
     let mut opts = options();
     opts.report_data = Some(vec![0x11; 64]);
     let err = verify(&raw(&evidence), &endorse(protection_key_config()), &opts).unwrap_err();
@@ -205,7 +222,7 @@ fn report_data_is_bound_and_init_data_refused() {
 
 #[test]
 fn missing_or_wrong_configuration_is_reported() {
-    let evidence = raw_response(&ADDITIONAL);
+    let evidence = raw_response(&additional());
     let err = verify(&raw(&evidence), &Endorsements::default(), &options()).unwrap_err();
     assert!(matches!(err, Error::MissingEndorsement(_)), "{err}");
     let no_key = serde_json::json!({"se_header": b64e(&read_vector(HDR))});
@@ -268,11 +285,11 @@ fn trustee_json_response_verifies() {
     let mut config = key_config();
     config["se_header"] = serde_json::Value::String(b64e(&read_vector(HDR)));
     // Header from the configuration.
-    let e = json_evidence(&ADDITIONAL, None);
+    let e = json_evidence(&additional(), None);
     let claims = verify(&Evidence::detect(&e), &endorse(config.clone()), &options()).unwrap();
     assert_eq!(claims.tag, "92309d4589b9a85b427f8753171d1520");
     // Tags in the evidence equal to the configured header.
-    let e = json_evidence(&ADDITIONAL, Some(header_tags_bytes()));
+    let e = json_evidence(&additional(), Some(header_tags_bytes()));
     verify(&Evidence::detect(&e), &endorse(config.clone()), &options()).unwrap();
     // Tags only in the evidence.
     let claims = verify(&Evidence::detect(&e), &endorse(key_config()), &options()).unwrap();
@@ -280,7 +297,7 @@ fn trustee_json_response_verifies() {
     // Tags in the evidence that differ from the configured image.
     let mut other = header_tags_bytes();
     other[0] ^= 1;
-    let e = json_evidence(&ADDITIONAL, Some(other.clone()));
+    let e = json_evidence(&additional(), Some(other.clone()));
     let err = verify(&Evidence::detect(&e), &endorse(config), &options()).unwrap_err();
     match err {
         Error::Mismatch { what, .. } => assert!(what.contains("header tags"), "{what}"),
@@ -290,7 +307,7 @@ fn trustee_json_response_verifies() {
     let err = verify(&Evidence::detect(&e), &endorse(key_config()), &options()).unwrap_err();
     assert!(matches!(err, Error::Mismatch { .. }), "{err}");
     // No tags anywhere.
-    let e = json_evidence(&ADDITIONAL, None);
+    let e = json_evidence(&additional(), None);
     assert!(matches!(
         verify(&Evidence::detect(&e), &endorse(key_config()), &options()),
         Err(Error::MissingEndorsement(_))
@@ -307,7 +324,7 @@ fn trustee_json_response_verifies_with_a_configured_arcb() {
         "arcb": b64e(&read_vector(ARCB)),
         "request_protection_key": b64e(&[0x17; 32]),
     });
-    let e = json_evidence(&ADDITIONAL, None);
+    let e = json_evidence(&additional(), None);
     let claims = verify(&Evidence::detect(&e), &endorse(config), &options()).unwrap();
     assert_eq!(claims.nonce.as_deref(), Some(&hex::encode([0xab; 16])[..]));
     // The ARCB asks for both host-key hashes: 63 bytes of additional data cannot hold them.
@@ -316,18 +333,18 @@ fn trustee_json_response_verifies_with_a_configured_arcb() {
         "arcb": b64e(&read_vector(ARCB)),
         "request_protection_key": b64e(&[0x17; 32]),
     });
-    let e = json_evidence(&ADDITIONAL[..63], None);
+    let e = json_evidence(&additional()[..63], None);
     let err = verify(&Evidence::detect(&e), &endorse(config), &options()).unwrap_err();
     assert!(matches!(err, Error::Malformed { what: "SE additional data", .. }), "{err}");
 }
 
 #[test]
 fn trustee_json_fields_are_decoded_and_checked() {
-    let e = json_evidence(&ADDITIONAL, Some(header_tags_bytes()));
+    let e = json_evidence(&additional(), Some(header_tags_bytes()));
     let parsed = parse_evidence_json(&e).unwrap();
     assert_eq!(parsed.config_uid, CUID);
     assert_eq!(parsed.user_data, user_data());
-    assert_eq!(parsed.additional, ADDITIONAL);
+    assert_eq!(parsed.additional, additional());
     assert_eq!(parsed.measurement.len(), 64);
     assert!(parsed.arcb.is_none());
     assert_eq!(parsed.header_tags.unwrap().to_bytes(), header_tags_bytes());
@@ -359,7 +376,6 @@ fn pki(name: &str) -> String {
 
 fn hkd_config(hkds: &[&str]) -> serde_json::Value {
     let mut c = key_config();
-    c["se_header"] = serde_json::Value::String(b64e(&read_vector(HDR)));
     c["root_certificates"] = serde_json::json!([pki("root_ca.chained.crt")]);
     c["certificates"] = serde_json::json!([pki("inter_ca.crt"), pki("ibm.crt")]);
     c["crls"] = serde_json::json!([pki("ibm.crl"), pki("inter_ca.crl")]);
@@ -371,7 +387,7 @@ fn hkd_config(hkds: &[&str]) -> serde_json::Value {
 fn host_key_hashes_are_bound_to_verified_host_key_documents() {
     let mut additional = phkh_of("attestation/se/pki/host2.crt").to_vec();
     additional.extend_from_slice(&phkh_of("attestation/se/pki/host.crt"));
-    let e = json_evidence(&additional, None);
+    let e = json_evidence(&additional, Some(header_tags_bytes()));
     let claims = verify(&Evidence::detect(&e), &endorse(hkd_config(&["host.crt", "host2.crt"])), &options()).unwrap();
     assert!(claims.host_key_verified);
     assert_eq!(claims.attestation_phkh, Some(hex::encode(phkh_of("attestation/se/pki/host.crt"))));
