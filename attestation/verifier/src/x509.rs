@@ -391,6 +391,22 @@ fn common_name(name: &x509_cert::name::Name) -> Option<String> {
     })
 }
 
+/// Whether two names hold the same attribute types and values, in any order
+/// and regardless of the string type they are encoded with.
+///
+/// IBM's host-key signing CRLs name their issuer with the attributes of the
+/// signing certificate's subject in another order; the SE host-key checks
+/// compare names this way.
+pub fn names_match_unordered(a: &x509_cert::name::Name, b: &x509_cert::name::Name) -> bool {
+    fn attributes(name: &x509_cert::name::Name) -> Vec<(ObjectIdentifier, Vec<u8>)> {
+        let mut out: Vec<_> =
+            name.0.iter().flat_map(|rdn| rdn.0.iter()).map(|atv| (atv.oid, atv.value.value().to_vec())).collect();
+        out.sort();
+        out
+    }
+    attributes(a) == attributes(b)
+}
+
 /// Walk from `leaf` through `intermediates` to one of `roots`, checking each
 /// signature and each validity window at `at`. Returns the path, leaf first,
 /// root last.
@@ -497,16 +513,35 @@ impl Crl {
         Ok(())
     }
 
+    /// Parse every `X509 CRL` block of a PEM bundle, in order (other blocks,
+    /// such as certificates, are skipped).
+    pub fn all_from_pem(pem: &[u8]) -> Result<Vec<Self>> {
+        if pem.len() > MAX_DER_SIZE * 4 {
+            return Err(Error::TooLarge { what: "PEM bundle", found: pem.len(), limit: MAX_DER_SIZE * 4 });
+        }
+        pem_blocks(pem, "X509 CRL")?.iter().map(|d| Self::from_der(d)).collect()
+    }
+
+    /// The parsed structure, for callers that need fields not exposed here.
+    pub fn inner(&self) -> &CertificateList {
+        &self.crl
+    }
+
+    /// Whether this CRL's signature verifies with `issuer`'s key (names are
+    /// not compared).
+    pub fn is_signed_by(&self, issuer: &Certificate) -> bool {
+        (|| {
+            let key = issuer.public_key().ok()?;
+            let scheme = scheme_of(&self.crl.signature_algorithm).ok()?;
+            let sig = self.crl.signature.as_bytes()?;
+            Some(key.verify(scheme, &self.tbs_der, sig))
+        })()
+        .unwrap_or(false)
+    }
+
     /// Fail unless `issuer` signed this CRL (names and signature).
     pub fn verify_issued_by(&self, issuer: &Certificate) -> Result<()> {
-        let signed = self.crl.tbs_cert_list.issuer == issuer.cert.tbs_certificate.subject
-            && (|| {
-                let key = issuer.public_key().ok()?;
-                let scheme = scheme_of(&self.crl.signature_algorithm).ok()?;
-                let sig = self.crl.signature.as_bytes()?;
-                Some(key.verify(scheme, &self.tbs_der, sig))
-            })()
-            .unwrap_or(false);
+        let signed = self.crl.tbs_cert_list.issuer == issuer.cert.tbs_certificate.subject && self.is_signed_by(issuer);
         if signed {
             Ok(())
         } else {
@@ -574,6 +609,17 @@ mod tests {
         assert!(matches!(root.public_key().unwrap(), PublicKey::P256(_)));
         root.verify_issued_by(&root).unwrap();
         assert_eq!(root.common_name().as_deref(), Some("Intel SGX Root CA"));
+    }
+
+    #[test]
+    fn names_compare_without_order() {
+        use std::str::FromStr;
+        let a = x509_cert::name::Name::from_str("CN=IBM,O=IBM Corp,C=US").unwrap();
+        let b = x509_cert::name::Name::from_str("C=US,CN=IBM,O=IBM Corp").unwrap();
+        let c = x509_cert::name::Name::from_str("C=US,CN=IBM,O=IBM Corp,L=Armonk").unwrap();
+        assert!(names_match_unordered(&a, &b));
+        assert!(!names_match_unordered(&a, &c));
+        assert_ne!(a, b);
     }
 
     #[test]
