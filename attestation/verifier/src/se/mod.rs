@@ -239,12 +239,14 @@ pub fn verify(evidence: &Evidence<'_>, endorsements: &Endorsements, options: &Ve
             found: "se (Secure Execution evidence has no init-data field)".into(),
         });
     }
+    // Parse the evidence first, so malformed evidence is reported as such
+    // even when no configuration was given.
+    let resp = parse_evidence(evidence)?;
     let config_bytes = endorsements
         .collateral
         .as_deref()
         .ok_or_else(|| Error::MissingEndorsement("SE verification configuration (collateral)".into()))?;
     let config = parse_config(config_bytes)?;
-    let resp = parse_evidence(evidence)?;
 
     let configured_header = match &config.se_header {
         Some(h) => Some(header::find_header(&b64(CONFIG, "se_header", h)?)?.1),
