@@ -407,18 +407,15 @@ pub fn parse_collateral(json: &[u8]) -> Result<Collateral> {
 
 /// Verify a raw `r‖s` ECDSA P-256/SHA-256 signature with a certificate's key.
 pub(crate) fn verify_raw_p256(cert: &Certificate, message: &[u8], signature: &[u8], what: &str) -> Result<()> {
-    let bad = || Error::BadSignature { what: what.to_string(), key: cert.display_name() };
-    let key = match cert.public_key()? {
-        crate::x509::PublicKey::P256(key) => key,
-        _ => {
-            return Err(Error::Unsupported {
-                what: "signing key",
-                found: format!("{} is not P-256", cert.display_name()),
-            })
-        }
-    };
-    let sig = p256::ecdsa::Signature::from_slice(signature).map_err(|_| bad())?;
-    signature::Verifier::verify(&key, message, &sig).map_err(|_| bad())
+    let key = cert.public_key()?;
+    if !matches!(key, crate::x509::PublicKey::P256(_)) {
+        return Err(Error::Unsupported { what: "signing key", found: format!("{} is not P-256", cert.display_name()) });
+    }
+    if key.verify_p256_raw(message, signature) {
+        Ok(())
+    } else {
+        Err(Error::BadSignature { what: what.to_string(), key: cert.display_name() })
+    }
 }
 
 fn window(what: &str, at: OffsetDateTime, issued: OffsetDateTime, next_update: OffsetDateTime) -> Result<()> {
@@ -481,7 +478,12 @@ impl VerifiedCollateral {
             Ok(path)
         };
         let tcb_path = signer_path(&c.tcb_info_issuer_chain, "TCB info")?;
-        let qe_path = signer_path(&c.qe_identity_issuer_chain, "QE identity")?;
+        // Intel signs both documents with the same certificate; walk its chain once.
+        let qe_path = if c.qe_identity_issuer_chain == c.tcb_info_issuer_chain {
+            tcb_path.clone()
+        } else {
+            signer_path(&c.qe_identity_issuer_chain, "QE identity")?
+        };
         if let (Some(tcb_signer), Some(qe_signer)) = (tcb_path.first(), qe_path.first()) {
             verify_raw_p256(tcb_signer, c.tcb_info_text.as_bytes(), &c.tcb_info_signature, "TCB info")?;
             verify_raw_p256(qe_signer, c.qe_identity_text.as_bytes(), &c.qe_identity_signature, "QE identity")?;

@@ -7,7 +7,7 @@ use super::collateral::{verify_raw_p256, VerifiedCollateral};
 use super::pck::{pck_extension, PckExtension};
 use super::quote::{parse_quote, Body, Quote, INTEL_QE_VENDOR_ID, TEE_TYPE_SGX};
 use super::tcb::{final_verdict, platform_verdict_sgx, platform_verdict_tdx, qe_level, TcbVerdict};
-use crate::x509::{verify_chain, Certificate};
+use crate::x509::{verify_chain, Certificate, PublicKey};
 use crate::{Error, Result};
 
 /// Most intermediate certificates accepted in a quote's PCK chain.
@@ -58,7 +58,18 @@ pub fn verify_quote(quote_bytes: &[u8], collateral: &VerifiedCollateral, at: Off
     if rest.len() > MAX_PCK_INTERMEDIATES {
         return Err(Error::field("DCAP quote", "PCK chain", format!("{} intermediates", rest.len())));
     }
-    let path = verify_chain(leaf, rest, std::slice::from_ref(collateral.root()), at)?;
+    // The PCK CA that signed the PCK CRL was already chained to the root with
+    // the collateral; when the quote carries the same CA only the leaf's
+    // signature is new.
+    let known_ca = collateral.pck_crl_issuer();
+    let path = if rest.contains(known_ca) && leaf.verify_issued_by(known_ca).is_ok() {
+        for cert in [leaf, known_ca, collateral.root()] {
+            cert.check_validity(at)?;
+        }
+        vec![leaf.clone(), known_ca.clone(), collateral.root().clone()]
+    } else {
+        verify_chain(leaf, rest, std::slice::from_ref(collateral.root()), at)?
+    };
     collateral.check_pck_crl_at(at)?;
     for cert in path.iter().skip(1).filter(|p| *p != collateral.root()) {
         c.root_ca_crl.check_not_revoked(cert)?;
@@ -103,8 +114,9 @@ pub fn verify_quote(quote_bytes: &[u8], collateral: &VerifiedCollateral, at: Off
     }
     let bad = || Error::BadSignature { what: "DCAP quote".into(), key: "the quote's attestation key".into() };
     let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| bad())?;
-    let sig = p256::ecdsa::Signature::from_slice(&quote.signature).map_err(|_| bad())?;
-    signature::Verifier::verify(&key, &quote.signed_data, &sig).map_err(|_| bad())?;
+    if !PublicKey::P256(key).verify_p256_raw(&quote.signed_data, &quote.signature) {
+        return Err(bad());
+    }
 
     // TCB levels.
     let info = &c.tcb_info;
