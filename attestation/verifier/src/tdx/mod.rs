@@ -17,7 +17,14 @@
 //! [`Error::NoMatchingTcbLevel`]. Other statuses (e.g. `OutOfDate`) are
 //! returned in the claims for policy to judge, as are the TD attributes
 //! (debug TDs are reported, not rejected). When an event log is given it is
-//! replayed and must reproduce RTMR0..3.
+//! replayed and must reproduce RTMR0..2, and RTMR3 when the log extends it
+//! (see [`EventLog::check_against`]); trustee's `aa_eventlog` (the runtime
+//! log of RTMR3) is not replayed here.
+//!
+//! Differences from `dcap-qvl` 0.7.1, against which the verdicts are
+//! tested: TD attributes (debug, migratable, SEPT_VE_DISABLE, service TDs)
+//! are claims, not errors; the PCE-ID of the PCK certificate must also match
+//! the TCB info's.
 
 pub mod collateral;
 pub mod eventlog;

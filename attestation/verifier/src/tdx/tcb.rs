@@ -353,3 +353,79 @@ pub fn final_verdict(platform: TcbVerdict, current: Option<TcbStatus>, qe: &QeTc
     }
     Ok(verdict)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TcbStatus::*;
+
+    fn qe(status: TcbStatus, advisories: &[&str]) -> QeTcbLevel {
+        QeTcbLevel {
+            isvsvn: 1,
+            tcb_date: String::new(),
+            tcb_status: status,
+            advisory_ids: advisories.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn verdict(status: TcbStatus, advisories: &[&str]) -> TcbVerdict {
+        TcbVerdict::new(status, &advisories.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn only_out_of_date_and_revoked_components_lower_a_status() {
+        for (platform, component, want) in [
+            (UpToDate, OutOfDate, OutOfDate),
+            (SWHardeningNeeded, OutOfDate, OutOfDate),
+            (ConfigurationNeeded, OutOfDate, OutOfDateConfigurationNeeded),
+            (ConfigurationAndSWHardeningNeeded, OutOfDate, OutOfDateConfigurationNeeded),
+            (OutOfDateConfigurationNeeded, OutOfDate, OutOfDateConfigurationNeeded),
+            (UpToDate, ConfigurationNeeded, UpToDate),
+            (SWHardeningNeeded, UpToDate, SWHardeningNeeded),
+            (ConfigurationNeeded, Revoked, Revoked),
+        ] {
+            assert_eq!(platform.converge(component), want, "{platform} with {component}");
+        }
+    }
+
+    #[test]
+    fn td15_current_tcb_turns_out_of_date_into_relaunch_advice() {
+        assert_eq!(OutOfDate.with_current(UpToDate), TDRelaunchAdvised);
+        assert_eq!(OutOfDate.with_current(ConfigurationNeeded), TDRelaunchAdvisedConfigurationNeeded);
+        assert_eq!(OutOfDateConfigurationNeeded.with_current(SWHardeningNeeded), TDRelaunchAdvisedConfigurationNeeded);
+        assert_eq!(OutOfDate.with_current(OutOfDate), OutOfDate);
+        assert_eq!(UpToDate.with_current(UpToDate), UpToDate);
+    }
+
+    #[test]
+    fn final_verdict_merges_advisories_and_rejects_revoked() {
+        let v = final_verdict(verdict(SWHardeningNeeded, &["A", "B"]), None, &qe(OutOfDate, &["B", "C"])).unwrap();
+        assert_eq!(v.status, OutOfDate);
+        assert_eq!(v.advisory_ids, ["A", "B", "C"]);
+        let err = final_verdict(verdict(Revoked, &[]), None, &qe(UpToDate, &[])).unwrap_err();
+        assert!(matches!(err, Error::TcbRevoked(_)));
+        let err = final_verdict(verdict(UpToDate, &[]), None, &qe(Revoked, &[])).unwrap_err();
+        assert!(matches!(err, Error::TcbRevoked(_)));
+        let err = final_verdict(verdict(OutOfDate, &[]), Some(Revoked), &qe(UpToDate, &[])).unwrap_err();
+        assert!(matches!(err, Error::TcbRevoked(_)));
+        let v = final_verdict(verdict(OutOfDate, &[]), Some(UpToDate), &qe(UpToDate, &[])).unwrap();
+        assert_eq!(v.status, TDRelaunchAdvised);
+    }
+
+    #[test]
+    fn status_names_round_trip_through_json() {
+        for s in [
+            UpToDate,
+            SWHardeningNeeded,
+            ConfigurationNeeded,
+            ConfigurationAndSWHardeningNeeded,
+            OutOfDate,
+            OutOfDateConfigurationNeeded,
+            Revoked,
+        ] {
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.name()));
+            assert_eq!(serde_json::from_str::<TcbStatus>(&json).unwrap(), s);
+        }
+    }
+}

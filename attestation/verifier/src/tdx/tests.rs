@@ -335,6 +335,9 @@ fn trustee_pcs_tcb_info_and_qe_identity_verify_and_land_out_of_date() {
     tampered[10] ^= 1;
     assert!(matches!(verify_raw_p256(&signer, &tampered, &tcb_sig, "x"), Err(Error::BadSignature { .. })));
 
+    let dcap = parse_collateral(&collateral_of(DCAP_V4)).unwrap();
+    assert_eq!(dcap.pck_crl.revoked_count(), 44);
+    assert_eq!(dcap.pck_crl.issuer_name(), "Intel SGX PCK Platform CA");
     let info = parse_tcb_info(tcb_raw).unwrap();
     assert_eq!((info.id.as_str(), info.version, info.fmspc_hex().as_str()), ("TDX", 3, "00A06D080000"));
     assert_eq!((info.pce_id, info.tcb_evaluation_data_number, info.tcb_levels.len()), ([0, 0], 17, 2));
@@ -392,7 +395,11 @@ fn dcap_v4_verifies_up_to_date_inside_the_window() {
     assert_eq!(json["report_data"], "9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd551862c1211d35c304f9eca3efdbb481601c163cf52493d6e44aed55d51ec39b7e518fadb92c2b523f20");
     // Also at the start of the window, and through the crate's dispatch with trustee's JSON evidence.
     verify_at(&quote_of(DCAP_V4), &collateral_of(DCAP_V4), datetime!(2025-06-20 0:00 UTC)).unwrap();
-    let evidence = serde_json::json!({"quote": base64::engine::general_purpose::STANDARD.encode(quote_of(DCAP_V4))});
+    let evidence = serde_json::json!({
+        "quote": base64::engine::general_purpose::STANDARD.encode(quote_of(DCAP_V4)),
+        "cc_eventlog": null,
+        "aa_eventlog": null,
+    });
     let evidence = serde_json::to_vec(&evidence).unwrap();
     let endorsements = Endorsements { collateral: Some(collateral_of(DCAP_V4)), ..Default::default() };
     let claims = crate::verify(Tee::Tdx, &Evidence::detect(&evidence), &endorsements, &VerifyOptions::at(DCAP_V4_AT));
@@ -435,6 +442,9 @@ fn sgx_v3_quote_verifies_with_advisories_but_is_not_tdx_evidence() {
     let verified = VerifiedCollateral::new(&collateral, &roots, DCAP_V4_AT).unwrap();
     let result = verify_quote(&quote_of(DCAP_SGX), &verified, DCAP_V4_AT).unwrap();
     assert!(matches!(result.quote.body, Body::Sgx(_)));
+    assert_eq!(result.pck_leaf.issuer_common_name().as_deref(), Some("Intel SGX PCK Processor CA"));
+    assert_eq!((result.pck.platform_instance_id.as_ref(), result.pck.dynamic_platform), (None, None));
+    assert_eq!(h(&result.pck.fmspc), "00a067110000");
     assert_eq!(result.tcb.status, TcbStatus::ConfigurationAndSWHardeningNeeded);
     assert_eq!(result.tcb.advisory_ids, ["INTEL-SA-00289", "INTEL-SA-00615"]);
     assert!(matches!(
@@ -646,6 +656,10 @@ mod events {
             let replay = log.check_against(&want).unwrap();
             assert_eq!(replay.event_count, count);
             assert_eq!(replay.rtmr[3], zeros(48));
+            // None of these logs extends RTMR3, so a runtime-extended RTMR3 in the quote is left to policy.
+            let mut runtime = want;
+            runtime[3] = [0x5a; 48];
+            log.check_against(&runtime).unwrap();
         }
     }
 
