@@ -15,6 +15,8 @@ use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 use crate::{Error, Result};
 
+mod p256_vartime;
+
 /// Largest certificate or CRL this module parses.
 pub const MAX_DER_SIZE: usize = 1 << 20;
 
@@ -149,7 +151,11 @@ impl PublicKey {
             PublicKey::P256(key) => {
                 let sig = p256::ecdsa::Signature::from_der(signature)
                     .or_else(|_| p256::ecdsa::Signature::from_slice(signature));
-                sig.is_ok_and(|s| key.verify_prehash(digest, &s).is_ok())
+                match (sig, <&[u8; 32]>::try_from(digest)) {
+                    (Ok(s), Ok(d)) => p256_vartime::verify_prehash(key, d, &s),
+                    (Ok(s), Err(_)) => key.verify_prehash(digest, &s).is_ok(),
+                    (Err(_), _) => false,
+                }
             }
             PublicKey::P384(key) => {
                 let sig = p384::ecdsa::Signature::from_der(signature)
@@ -158,6 +164,19 @@ impl PublicKey {
             }
             PublicKey::Rsa(_) => false,
         }
+    }
+
+    /// Verify a raw `r‖s` ECDSA P-256 signature over the SHA-256 digest of
+    /// `message` (the form Intel DCAP structures use). `false` for other keys.
+    pub fn verify_p256_raw(&self, message: &[u8], signature: &[u8]) -> bool {
+        use sha2::Digest;
+        let PublicKey::P256(key) = self else {
+            return false;
+        };
+        let Ok(sig) = p256::ecdsa::Signature::from_slice(signature) else {
+            return false;
+        };
+        p256_vartime::verify_prehash(key, &sha2::Sha256::digest(message).into(), &sig)
     }
 
     fn verify_rsa(&self, hash: SignatureHash, pss: bool, message: &[u8], signature: &[u8]) -> bool {
