@@ -15,8 +15,6 @@ use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 use crate::{Error, Result};
 
-mod p256_vartime;
-
 /// Largest certificate or CRL this module parses.
 pub const MAX_DER_SIZE: usize = 1 << 20;
 
@@ -138,10 +136,64 @@ impl PublicKey {
     /// Returns `false` on any failure; callers turn it into their error.
     pub fn verify(&self, scheme: SignatureScheme, message: &[u8], signature: &[u8]) -> bool {
         match scheme {
-            SignatureScheme::Ecdsa(hash) => self.verify_ecdsa_prehash(&hash.digest(message), signature),
+            SignatureScheme::Ecdsa(hash) => match self.ring_ecdsa(hash) {
+                Some((fixed, der, point)) => {
+                    let check = |alg| ring::signature::UnparsedPublicKey::new(alg, &point).verify(message, signature);
+                    // A fixed-size r‖s is tried first at its exact length; a
+                    // DER signature of that same length is possible, if rare.
+                    let raw_len = 2 * ((point.len() - 1) / 2);
+                    match fixed {
+                        Some(fixed) if signature.len() == raw_len => {
+                            check(fixed).is_ok() || der.is_some_and(|alg| check(alg).is_ok())
+                        }
+                        // ring has no fixed-size form for this pairing.
+                        None if signature.len() == raw_len => {
+                            self.verify_ecdsa_prehash(&hash.digest(message), signature)
+                        }
+                        _ => der.is_some_and(|alg| check(alg).is_ok()),
+                    }
+                }
+                None => self.verify_ecdsa_prehash(&hash.digest(message), signature),
+            },
             SignatureScheme::RsaPkcs1(hash) => self.verify_rsa(hash, false, message, signature),
             SignatureScheme::RsaPss(hash) => self.verify_rsa(hash, true, message, signature),
         }
+    }
+
+    /// The `ring` algorithms (fixed-size and DER signature encodings) and the
+    /// SEC1 point for an ECDSA check, when `ring` covers the curve and hash.
+    /// `ring` verifies several times faster than the portable curve crates
+    /// (it spends no constant-time effort on public values), which matters
+    /// for the DCAP chain's many signatures.
+    #[allow(clippy::type_complexity)]
+    fn ring_ecdsa(
+        &self,
+        hash: SignatureHash,
+    ) -> Option<(
+        Option<&'static ring::signature::EcdsaVerificationAlgorithm>,
+        Option<&'static ring::signature::EcdsaVerificationAlgorithm>,
+        Vec<u8>,
+    )> {
+        use ring::signature as rs;
+        Some(match (self, hash) {
+            (PublicKey::P256(k), SignatureHash::Sha256) => (
+                Some(&rs::ECDSA_P256_SHA256_FIXED),
+                Some(&rs::ECDSA_P256_SHA256_ASN1),
+                k.to_encoded_point(false).as_bytes().to_vec(),
+            ),
+            (PublicKey::P256(k), SignatureHash::Sha384) => {
+                (None, Some(&rs::ECDSA_P256_SHA384_ASN1), k.to_encoded_point(false).as_bytes().to_vec())
+            }
+            (PublicKey::P384(k), SignatureHash::Sha384) => (
+                Some(&rs::ECDSA_P384_SHA384_FIXED),
+                Some(&rs::ECDSA_P384_SHA384_ASN1),
+                k.to_encoded_point(false).as_bytes().to_vec(),
+            ),
+            (PublicKey::P384(k), SignatureHash::Sha256) => {
+                (None, Some(&rs::ECDSA_P384_SHA256_ASN1), k.to_encoded_point(false).as_bytes().to_vec())
+            }
+            _ => return None,
+        })
     }
 
     /// Verify an ECDSA signature (DER or raw `r‖s`) over an already computed digest.
@@ -151,11 +203,7 @@ impl PublicKey {
             PublicKey::P256(key) => {
                 let sig = p256::ecdsa::Signature::from_der(signature)
                     .or_else(|_| p256::ecdsa::Signature::from_slice(signature));
-                match (sig, <&[u8; 32]>::try_from(digest)) {
-                    (Ok(s), Ok(d)) => p256_vartime::verify_prehash(key, d, &s),
-                    (Ok(s), Err(_)) => key.verify_prehash(digest, &s).is_ok(),
-                    (Err(_), _) => false,
-                }
+                sig.is_ok_and(|s| key.verify_prehash(digest, &s).is_ok())
             }
             PublicKey::P384(key) => {
                 let sig = p384::ecdsa::Signature::from_der(signature)
@@ -166,17 +214,12 @@ impl PublicKey {
         }
     }
 
-    /// Verify a raw `r‖s` ECDSA P-256 signature over the SHA-256 digest of
-    /// `message` (the form Intel DCAP structures use). `false` for other keys.
+    /// Verify a raw `r‖s` ECDSA P-256 signature with SHA-256 over `message`
+    /// (the form Intel DCAP structures use). `false` for other keys.
     pub fn verify_p256_raw(&self, message: &[u8], signature: &[u8]) -> bool {
-        use sha2::Digest;
-        let PublicKey::P256(key) = self else {
-            return false;
-        };
-        let Ok(sig) = p256::ecdsa::Signature::from_slice(signature) else {
-            return false;
-        };
-        p256_vartime::verify_prehash(key, &sha2::Sha256::digest(message).into(), &sig)
+        matches!(self, PublicKey::P256(_))
+            && signature.len() == 64
+            && self.verify(SignatureScheme::Ecdsa(SignatureHash::Sha256), message, signature)
     }
 
     fn verify_rsa(&self, hash: SignatureHash, pss: bool, message: &[u8], signature: &[u8]) -> bool {
@@ -639,6 +682,38 @@ mod tests {
         assert!(names_match_unordered(&a, &b));
         assert!(!names_match_unordered(&a, &c));
         assert_ne!(a, b);
+    }
+
+    /// Every ECDSA pairing and encoding takes the right path (ring or the
+    /// portable crates) and rejects a wrong message.
+    #[test]
+    fn ecdsa_raw_and_der_signatures_for_each_curve_and_hash() {
+        use signature::hazmat::PrehashSigner;
+        let k256 = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let k384 = p384::ecdsa::SigningKey::from_slice(&[9u8; 48]).unwrap();
+        let pub256 = PublicKey::P256(*k256.verifying_key());
+        let pub384 = PublicKey::P384(*k384.verifying_key());
+        let msg = b"attestation";
+        for hash in [SignatureHash::Sha256, SignatureHash::Sha384, SignatureHash::Sha512] {
+            let digest = hash.digest(msg);
+            let s256: p256::ecdsa::Signature = k256.sign_prehash(&digest).unwrap();
+            let s384: p384::ecdsa::Signature = k384.sign_prehash(&digest).unwrap();
+            for (key, raw, der) in [
+                (&pub256, s256.to_bytes().to_vec(), s256.to_der().as_bytes().to_vec()),
+                (&pub384, s384.to_bytes().to_vec(), s384.to_der().as_bytes().to_vec()),
+            ] {
+                for sig in [&raw, &der] {
+                    assert!(key.verify(SignatureScheme::Ecdsa(hash), msg, sig), "{hash:?} {}", sig.len());
+                    assert!(!key.verify(SignatureScheme::Ecdsa(hash), b"attestatioN", sig));
+                    assert!(!key.verify(SignatureScheme::RsaPss(hash), msg, sig));
+                }
+            }
+        }
+        let raw = k256.sign_prehash(&SignatureHash::Sha256.digest(msg)).map(|s: p256::ecdsa::Signature| s.to_bytes());
+        let raw = raw.unwrap();
+        assert!(pub256.verify_p256_raw(msg, &raw));
+        assert!(!pub384.verify_p256_raw(msg, &raw));
+        assert!(!pub256.verify_p256_raw(msg, &raw[..63]));
     }
 
     #[test]
