@@ -249,6 +249,12 @@ pub fn claims_of(verified: &VerifiedQuote, collateral: &Collateral) -> Result<Td
 /// Verify TDX evidence with its DCAP collateral.
 pub fn verify(evidence: &Evidence<'_>, endorsements: &Endorsements, options: &VerifyOptions) -> Result<TdxClaims> {
     let (quote_bytes, log_bytes) = parse_evidence(evidence)?;
+    // Parse all evidence before any check, so malformed evidence is reported
+    // as malformed whatever state the collateral is in.
+    if parse_quote(&quote_bytes)?.td_report().is_none() {
+        return Err(Error::Unsupported { what: "TEE", found: "SGX quote given as TDX evidence".into() });
+    }
+    let event_log = log_bytes.as_deref().map(parse_event_log).transpose()?;
     let collateral_json = endorsements
         .collateral
         .as_deref()
@@ -263,10 +269,7 @@ pub fn verify(evidence: &Evidence<'_>, endorsements: &Endorsements, options: &Ve
         .ok_or_else(|| Error::Unsupported { what: "TEE", found: "SGX quote given as TDX evidence".into() })?;
     options.check_report_data(&td.report_data)?;
     options.check_init_data(&td.mr_config_id)?;
-    let event_log = match log_bytes {
-        Some(bytes) => Some(parse_event_log(&bytes)?.check_against(&td.rtmr)?),
-        None => None,
-    };
+    let event_log = event_log.map(|log| log.check_against(&td.rtmr)).transpose()?;
     let mut claims = claims_of(&verified, &collateral)?;
     claims.event_log = event_log.map(Box::new);
     Ok(claims)
