@@ -32,6 +32,9 @@ keep = ["tee", "processor", "signing_key", "version", "measurement", "mrtd", "rt
         "mrconfigid", "tcb_status", "advisory_ids", "fmspc", "chip_id", "reported_tcb", "vmpl", "policy",
         "report_data", "init_data", "platform", "realm", "reference_values", "svn"]
 shown = {k: claims[k] for k in keep if k in claims}
+platform = shown.get("platform")
+if isinstance(platform, dict) and "sw_components" in platform:
+    platform["sw_components"] = [c.get("type") for c in platform["sw_components"]]
 text = json.dumps(shown, indent=2)
 lines = text.splitlines()
 print("\n".join(lines[:60]) + ("\n  ..." if len(lines) > 60 else ""))
