@@ -23,8 +23,8 @@ build: deps
 test: deps fmt-check lint unit
 
 unit:
-	$(CARGO) test --workspace --all-targets
-	$(CARGO) test --workspace --doc
+	$(CARGO) test --workspace --all-targets 2>&1 | tee "$(CARGO_TARGET_DIR)/test.log"; test $${PIPESTATUS[0]} -eq 0
+	@scripts/test-summary.sh "$(CARGO_TARGET_DIR)/test.log"
 
 fmt:
 	$(CARGO) fmt --all
