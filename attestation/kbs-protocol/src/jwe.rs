@@ -424,6 +424,21 @@ mod tests {
     }
 
     #[test]
+    fn header_union_is_disjoint() {
+        let k = TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap();
+        let r = encrypt(&k.public_key(), b"x").unwrap();
+        let mut dup = r.clone();
+        dup.header = Some([("alg".to_string(), json!("RSA1_5"))].into_iter().collect());
+        assert!(matches!(k.decrypt(&dup), Err(Error::Malformed { .. })));
+        let mut crit = r.clone();
+        crit.unprotected = Some([("crit".to_string(), json!(["b64"]))].into_iter().collect());
+        assert!(k.decrypt(&crit).is_err());
+        let mut extra = r.clone();
+        extra.unprotected = Some([("kid".to_string(), json!("k"))].into_iter().collect());
+        assert_eq!(k.decrypt(&extra).unwrap().as_slice(), b"x", "unprotected members outside AAD are allowed");
+    }
+
+    #[test]
     fn off_curve_point_rejected() {
         let k = TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap();
         let TeePubKey::Ec { crv, alg, x, .. } = k.public_key() else { panic!("EC key expected") };
