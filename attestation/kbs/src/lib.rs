@@ -15,7 +15,7 @@
 
 pub mod config;
 mod error;
-
+pub mod rvps;
 pub mod storage;
 
 pub use error::{Error, Result};
