@@ -15,6 +15,7 @@
 
 pub mod config;
 mod error;
+pub mod policy;
 pub mod rvps;
 pub mod storage;
 
