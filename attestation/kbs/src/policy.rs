@@ -25,11 +25,13 @@
 //! evaluated once on empty input before it is stored, so syntax errors,
 //! unknown functions and a wrong package are rejected at upload.
 //!
-//! **Caching.** Parsing a policy costs far more than evaluating it, and the
-//! KBS evaluates two policies per attestation, so each policy is parsed
+//! **Caching.** The KBS evaluates two policies per attestation, and parsing
+//! the Rego text was most of an evaluation's cost, so each policy is parsed
 //! once into a regorus [`Engine`] that is kept in memory; an evaluation
 //! clones that engine (a cheap copy: the parsed modules are shared through
-//! `Arc`) and sets its own input and data on the clone. Every evaluation
+//! `Arc`) and sets its own input and data on the clone. (Adding the
+//! per-call data makes regorus redo its rule analysis on the clone before
+//! evaluating; that step remains per call, the parse does not.) Every evaluation
 //! still reads the policy text from the store (one small read) and uses the
 //! cached engine only when its text is byte-for-byte the stored text,
 //! otherwise it parses the stored text and replaces the cache entry. So a
