@@ -1,0 +1,4 @@
+//! Arca Key Broker Service.
+
+pub mod metrics;
+pub mod session;
