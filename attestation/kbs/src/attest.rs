@@ -207,7 +207,7 @@ fn verify_and_issue(state: &AppState, session: &Session, body: &[u8]) -> Result<
     })?;
     let claims_json = claims.to_json();
 
-    let reference = state.rvps.all().map_err(ApiError::from)?;
+    let reference = state.rvps.all_at(now).map_err(ApiError::from)?;
     let appraisal = state.policy.appraise(tee.name(), &claims_json, &reference).map_err(ApiError::from)?;
     let status = arca_kbs_protocol::ear::status_of(&appraisal.trust_vector);
     let status_name = serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();

@@ -47,6 +47,9 @@ pub struct TestHooks {
     /// Expect this report data instead of the runtime-data digest (for
     /// recorded evidence whose report data cannot be made to match).
     pub report_data: Option<Vec<u8>>,
+    /// Session lifetime instead of `session_timeout_min` (whole minutes are
+    /// too long for an expiry test).
+    pub session_timeout: Option<Duration>,
 }
 
 /// Everything handlers share.
@@ -188,10 +191,13 @@ impl Kbs {
             },
         );
         endorsements.insert(Tee::Se, Endorsements { vcek: None, chain: None, collateral: read_endorsement(&svc.se_config_path)? });
-        let sessions = SessionStore::new(
-            Duration::from_secs(svc.session_timeout_min.saturating_mul(60)),
-            svc.max_sessions,
-        );
+        #[allow(unused_mut)]
+        let mut session_timeout = Duration::from_secs(svc.session_timeout_min.saturating_mul(60));
+        #[cfg(feature = "test-hooks")]
+        if let Some(t) = options.hooks.session_timeout {
+            session_timeout = t;
+        }
+        let sessions = SessionStore::new(session_timeout, svc.max_sessions);
         let state = AppState {
             store,
             policy,
