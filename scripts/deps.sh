@@ -8,7 +8,7 @@ apt_packages=(
   qemu-system-x86 ovmf cryptsetup-bin
   python3-pip
 )
-pip_packages=(sev-snp-measure)
+pip_packages=(sev-snp-measure jwcrypto)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

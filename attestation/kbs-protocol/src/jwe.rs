@@ -1,0 +1,473 @@
+//! Resource responses: JWE (RFC 7516) in flattened JSON serialization.
+//!
+//! Content encryption is always `A256GCM` with a fresh 32-byte key (CEK)
+//! and 12-byte IV; the additional authenticated data is the ASCII of the
+//! `protected` member. Key management (RFC 7518):
+//!
+//! * `RSA-OAEP-256` — CEK encrypted with RSAES-OAEP, SHA-256 and MGF1-SHA-256;
+//! * `RSA1_5` — CEK encrypted with RSAES-PKCS1-v1_5 (deprecated; decrypted
+//!   with the RFC 7516 §11.5 countermeasure: a bad padding yields a random
+//!   CEK, so the failure shows only as a failed content check);
+//! * `ECDH-ES+A256KW` on P-256 or P-521 — ephemeral-static ECDH, Concat KDF
+//!   (SHA-256, AlgorithmID `"ECDH-ES+A256KW"`, PartyUInfo/PartyVInfo from
+//!   `apu`/`apv`, empty when absent, 256-bit output), then AES key wrap
+//!   (RFC 3394) of the CEK. The ephemeral public key is the header's `epk`.
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use rsa::traits::PublicKeyParts;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::messages::{Response, TeePubKey};
+use crate::tee_key::PrivateKey;
+use crate::{b64, Error, Result};
+
+/// `alg` for RSAES-OAEP with SHA-256.
+pub const ALG_RSA_OAEP_256: &str = "RSA-OAEP-256";
+/// `alg` for RSAES-PKCS1-v1_5 (deprecated, still accepted).
+pub const ALG_RSA1_5: &str = "RSA1_5";
+/// `alg` for ECDH-ES with AES-256 key wrap.
+pub const ALG_ECDH_ES_A256KW: &str = "ECDH-ES+A256KW";
+/// The only content encryption used.
+pub const ENC_A256GCM: &str = "A256GCM";
+
+/// Largest plaintext encrypted or decrypted (16 MiB).
+pub const MAX_PLAINTEXT_LEN: usize = 16 << 20;
+/// Longest `protected` member accepted, in base64url characters.
+pub const MAX_PROTECTED_LEN: usize = 8 * 1024;
+/// Longest `encrypted_key` accepted, in base64url characters (RSA-4096 needs 683).
+pub const MAX_ENCRYPTED_KEY_LEN: usize = 1024;
+
+const CEK_LEN: usize = 32;
+const IV_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+const WRAPPED_CEK_LEN: usize = CEK_LEN + 8;
+const RSA_MIN_BITS: usize = 2048;
+const RSA_MAX_BITS: usize = 4096;
+
+/// A recipient public key, checked and ready to use.
+enum Recipient {
+    Rsa { key: rsa::RsaPublicKey, oaep: bool },
+    P256(p256::PublicKey),
+    P521(p521::PublicKey),
+}
+
+/// Encrypt `plaintext` to `tee_pubkey` with the algorithm the key advertises.
+pub fn encrypt(tee_pubkey: &TeePubKey, plaintext: &[u8]) -> Result<Response> {
+    Error::check_size("JWE plaintext", plaintext.len(), MAX_PLAINTEXT_LEN)?;
+    let recipient = recipient_of(tee_pubkey)?;
+    let mut cek = Zeroizing::new([0u8; CEK_LEN]);
+    OsRng.fill_bytes(cek.as_mut());
+
+    let mut header = Map::new();
+    let encrypted_key = match &recipient {
+        Recipient::Rsa { key, oaep } => {
+            header.insert("alg".into(), json!(if *oaep { ALG_RSA_OAEP_256 } else { ALG_RSA1_5 }));
+            let ek = if *oaep {
+                key.encrypt(&mut OsRng, rsa::Oaep::new::<Sha256>(), cek.as_ref())
+            } else {
+                key.encrypt(&mut OsRng, rsa::Pkcs1v15Encrypt, cek.as_ref())
+            };
+            ek.map_err(|_| Error::Crypto("RSA encryption of the content key"))?
+        }
+        Recipient::P256(key) => {
+            let eph = p256::ecdh::EphemeralSecret::random(&mut OsRng);
+            let shared = eph.diffie_hellman(key);
+            header.insert("alg".into(), json!(ALG_ECDH_ES_A256KW));
+            header.insert("epk".into(), epk_json("P-256", p256::EncodedPoint::from(eph.public_key()).as_bytes()));
+            wrap_cek(shared.raw_secret_bytes(), &cek)?
+        }
+        Recipient::P521(key) => {
+            let eph = p521::ecdh::EphemeralSecret::random(&mut OsRng);
+            let shared = eph.diffie_hellman(key);
+            header.insert("alg".into(), json!(ALG_ECDH_ES_A256KW));
+            header.insert("epk".into(), epk_json("P-521", p521::EncodedPoint::from(eph.public_key()).as_bytes()));
+            wrap_cek(shared.raw_secret_bytes(), &cek)?
+        }
+    };
+    header.insert("enc".into(), json!(ENC_A256GCM));
+    let protected = b64::url_encode(Value::Object(header).to_string());
+
+    let mut iv = [0u8; IV_LEN];
+    OsRng.fill_bytes(&mut iv);
+    let cipher = Aes256Gcm::new_from_slice(cek.as_ref()).map_err(|_| Error::Crypto("AES-256-GCM key setup"))?;
+    let mut buf = plaintext.to_vec();
+    let tag = cipher
+        .encrypt_in_place_detached(&Nonce::from(iv), protected.as_bytes(), &mut buf)
+        .map_err(|_| Error::Crypto("AES-256-GCM encryption"))?;
+    Ok(Response {
+        protected,
+        encrypted_key: b64::url_encode(encrypted_key),
+        aad: None,
+        unprotected: None,
+        header: None,
+        iv: b64::url_encode(iv),
+        ciphertext: b64::url_encode(buf),
+        tag: b64::url_encode(tag),
+    })
+}
+
+fn recipient_of(key: &TeePubKey) -> Result<Recipient> {
+    match key {
+        TeePubKey::Rsa { alg, n, e } => {
+            let oaep = match alg.as_str() {
+                ALG_RSA_OAEP_256 => true,
+                ALG_RSA1_5 => false,
+                other => return Err(unsupported_alg(other)),
+            };
+            let n = rsa::BigUint::from_bytes_be(&b64::url_decode("RSA modulus n", n)?);
+            let e = rsa::BigUint::from_bytes_be(&b64::url_decode("RSA exponent e", e)?);
+            let bits = n.bits();
+            if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
+                return Err(Error::KeyMismatch {
+                    expected: format!("RSA modulus of {RSA_MIN_BITS} to {RSA_MAX_BITS} bits"),
+                    found: format!("{bits} bits"),
+                });
+            }
+            let key = rsa::RsaPublicKey::new(n, e).map_err(|e| Error::key("RSA public key", e))?;
+            Ok(Recipient::Rsa { key, oaep })
+        }
+        TeePubKey::Ec { crv, alg, x, y } => {
+            if alg != ALG_ECDH_ES_A256KW {
+                return Err(unsupported_alg(alg));
+            }
+            match crv.as_str() {
+                "P-256" => Ok(Recipient::P256(
+                    p256::PublicKey::from_sec1_bytes(&ec_point(x, y, 32)?)
+                        .map_err(|_| Error::malformed("TEE public key", "x/y is not a point on P-256"))?,
+                )),
+                "P-521" => Ok(Recipient::P521(
+                    p521::PublicKey::from_sec1_bytes(&ec_point(x, y, 66)?)
+                        .map_err(|_| Error::malformed("TEE public key", "x/y is not a point on P-521"))?,
+                )),
+                other => Err(Error::Unsupported {
+                    what: "curve",
+                    expected: "P-256 or P-521",
+                    found: other.chars().take(32).collect(),
+                }),
+            }
+        }
+        TeePubKey::Akp { alg, .. } => Err(unsupported_alg(alg)),
+    }
+}
+
+fn unsupported_alg(found: &str) -> Error {
+    Error::Unsupported {
+        what: "JWE key management algorithm",
+        expected: "RSA-OAEP-256, RSA1_5 or ECDH-ES+A256KW",
+        found: found.chars().take(64).collect(),
+    }
+}
+
+/// Uncompressed SEC1 point from base64url coordinates of `len` bytes each.
+fn ec_point(x: &str, y: &str, len: usize) -> Result<Vec<u8>> {
+    let x = b64::url_decode("EC x", x)?;
+    let y = b64::url_decode("EC y", y)?;
+    if x.len() != len || y.len() != len {
+        return Err(Error::malformed(
+            "EC public key",
+            format!("coordinates must be {len} bytes each, found x {} and y {}", x.len(), y.len()),
+        ));
+    }
+    let mut point = Vec::with_capacity(1 + 2 * len);
+    point.push(0x04);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    Ok(point)
+}
+
+fn epk_json(crv: &str, sec1_uncompressed: &[u8]) -> Value {
+    let coords = &sec1_uncompressed[1..];
+    let (x, y) = coords.split_at(coords.len() / 2);
+    json!({"kty": "EC", "crv": crv, "x": b64::url_encode(x), "y": b64::url_encode(y)})
+}
+
+/// Concat KDF of RFC 7518 §4.6.2 for a 256-bit key (one SHA-256 round).
+fn concat_kdf(z: &[u8], apu: &[u8], apv: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut h = Sha256::new();
+    h.update(1u32.to_be_bytes());
+    h.update(z);
+    for part in [ALG_ECDH_ES_A256KW.as_bytes(), apu, apv] {
+        h.update((part.len() as u32).to_be_bytes());
+        h.update(part);
+    }
+    h.update(256u32.to_be_bytes());
+    Zeroizing::new(h.finalize().into())
+}
+
+fn wrap_cek(z: &[u8], cek: &[u8; CEK_LEN]) -> Result<Vec<u8>> {
+    let kek = aes_kw::KekAes256::from(*concat_kdf(z, &[], &[]));
+    let mut out = vec![0u8; WRAPPED_CEK_LEN];
+    kek.wrap(cek, &mut out).map_err(|_| Error::Crypto("AES key wrap"))?;
+    Ok(out)
+}
+
+/// Decrypt `response` with `key` (see [`TeeKeyPair::decrypt`](crate::tee_key::TeeKeyPair::decrypt)).
+pub(crate) fn decrypt(key: &PrivateKey, response: &Response) -> Result<Zeroizing<Vec<u8>>> {
+    Error::check_size("JWE protected header", response.protected.len(), MAX_PROTECTED_LEN)?;
+    Error::check_size("JWE encrypted_key", response.encrypted_key.len(), MAX_ENCRYPTED_KEY_LEN)?;
+    Error::check_size("JWE ciphertext", response.ciphertext.len(), MAX_PLAINTEXT_LEN / 3 * 4 + 4)?;
+    Error::check_size("JWE aad", response.aad.as_deref().map_or(0, str::len), MAX_PROTECTED_LEN)?;
+    let mut header: Map<String, Value> =
+        serde_json::from_slice(&b64::url_decode("JWE protected", &response.protected)?)
+            .map_err(|e| Error::malformed("JWE protected header", e.to_string()))?;
+    // The JOSE header is the union of the protected, shared unprotected and
+    // per-recipient headers, whose member names must be disjoint (RFC 7516 §7.2.1).
+    for extra in [&response.unprotected, &response.header].into_iter().flatten() {
+        Error::check_size("JWE unprotected header members", extra.len(), 64)?;
+        for (name, value) in extra {
+            if name == "crit" || header.insert(name.clone(), value.clone()).is_some() {
+                return Err(Error::malformed(
+                    "JWE header",
+                    format!("member `{}` repeated or unprotected", trunc(name)),
+                ));
+            }
+        }
+    }
+    let member = |name: &'static str| header.get(name).and_then(Value::as_str);
+    let enc = member("enc").ok_or_else(|| Error::malformed("JWE protected header", "no string `enc`"))?;
+    if enc != ENC_A256GCM {
+        return Err(Error::Unsupported { what: "JWE content encryption", expected: "A256GCM", found: trunc(enc) });
+    }
+    for unsupported in ["zip", "crit"] {
+        if header.contains_key(unsupported) {
+            return Err(Error::Unsupported { what: "JWE header member", expected: "none", found: unsupported.into() });
+        }
+    }
+    let alg = member("alg").ok_or_else(|| Error::malformed("JWE protected header", "no string `alg`"))?;
+    let iv = b64::url_decode("JWE iv", &response.iv)?;
+    let tag = b64::url_decode("JWE tag", &response.tag)?;
+    let (Ok(iv), Ok(tag)) = (<[u8; IV_LEN]>::try_from(iv.as_slice()), <[u8; TAG_LEN]>::try_from(tag.as_slice())) else {
+        return Err(Error::malformed(
+            "JWE",
+            format!("iv/tag must be {IV_LEN}/{TAG_LEN} bytes, found {}/{}", iv.len(), tag.len()),
+        ));
+    };
+    let encrypted_key = b64::url_decode("JWE encrypted_key", &response.encrypted_key)?;
+    let cek = unwrap_cek(key, alg, &header, &encrypted_key)?;
+
+    let mut aad = response.protected.clone().into_bytes();
+    if let Some(extra) = &response.aad {
+        aad.push(b'.');
+        aad.extend_from_slice(extra.as_bytes());
+    }
+    let mut buf = Zeroizing::new(b64::url_decode("JWE ciphertext", &response.ciphertext)?);
+    let cipher = Aes256Gcm::new_from_slice(cek.as_ref()).map_err(|_| Error::Crypto("AES-256-GCM key setup"))?;
+    cipher
+        .decrypt_in_place_detached(&Nonce::from(iv), &aad, &mut buf, &Tag::from(tag))
+        .map_err(|_| Error::Decrypt("content authentication failed"))?;
+    Ok(buf)
+}
+
+fn trunc(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+fn unwrap_cek(
+    key: &PrivateKey,
+    alg: &str,
+    header: &Map<String, Value>,
+    encrypted_key: &[u8],
+) -> Result<Zeroizing<[u8; CEK_LEN]>> {
+    let mut cek = Zeroizing::new([0u8; CEK_LEN]);
+    match (key, alg) {
+        (PrivateKey::Rsa(k), ALG_RSA_OAEP_256) => {
+            let plain = Zeroizing::new(
+                k.decrypt_blinded(&mut OsRng, rsa::Oaep::new::<Sha256>(), encrypted_key)
+                    .map_err(|_| Error::Decrypt("content key decryption failed"))?,
+            );
+            if plain.len() != CEK_LEN {
+                return Err(Error::Decrypt("content key decryption failed"));
+            }
+            cek.copy_from_slice(&plain);
+        }
+        (PrivateKey::Rsa(k), ALG_RSA1_5) => {
+            // RFC 7516 §11.5: never reveal a padding failure; carry on with a
+            // random key so the content check fails the same way.
+            OsRng.fill_bytes(cek.as_mut());
+            if encrypted_key.len() == k.size() {
+                if let Ok(plain) = k.decrypt_blinded(&mut OsRng, rsa::Pkcs1v15Encrypt, encrypted_key) {
+                    let plain = Zeroizing::new(plain);
+                    if plain.len() == CEK_LEN {
+                        cek.copy_from_slice(&plain);
+                    }
+                }
+            }
+        }
+        (PrivateKey::P256(k), ALG_ECDH_ES_A256KW) => {
+            let epk = p256::PublicKey::from_sec1_bytes(&epk_point(header, "P-256", 32)?)
+                .map_err(|_| Error::malformed("JWE epk", "not a point on P-256"))?;
+            let shared = p256::ecdh::diffie_hellman(k.to_nonzero_scalar(), epk.as_affine());
+            unwrap_with_kek(shared.raw_secret_bytes(), header, encrypted_key, &mut cek)?;
+        }
+        (PrivateKey::P521(k), ALG_ECDH_ES_A256KW) => {
+            let epk = p521::PublicKey::from_sec1_bytes(&epk_point(header, "P-521", 66)?)
+                .map_err(|_| Error::malformed("JWE epk", "not a point on P-521"))?;
+            let shared = p521::ecdh::diffie_hellman(k.to_nonzero_scalar(), epk.as_affine());
+            unwrap_with_kek(shared.raw_secret_bytes(), header, encrypted_key, &mut cek)?;
+        }
+        (key, alg) => {
+            let expected = match key {
+                PrivateKey::Rsa(_) => "RSA-OAEP-256 or RSA1_5 (RSA key)",
+                PrivateKey::P256(_) | PrivateKey::P521(_) => "ECDH-ES+A256KW (EC key)",
+            };
+            return Err(Error::KeyMismatch { expected: expected.into(), found: trunc(alg) });
+        }
+    }
+    Ok(cek)
+}
+
+fn epk_point(header: &Map<String, Value>, crv: &str, len: usize) -> Result<Vec<u8>> {
+    let epk = header.get("epk").and_then(Value::as_object).ok_or_else(|| Error::malformed("JWE header", "no `epk`"))?;
+    let get = |name: &str| epk.get(name).and_then(Value::as_str).unwrap_or_default();
+    if get("kty") != "EC" || get("crv") != crv {
+        return Err(Error::KeyMismatch {
+            expected: format!("epk of kty EC on {crv}"),
+            found: format!("kty {} crv {}", trunc(get("kty")), trunc(get("crv"))),
+        });
+    }
+    ec_point(get("x"), get("y"), len)
+}
+
+fn unwrap_with_kek(
+    z: &[u8],
+    header: &Map<String, Value>,
+    encrypted_key: &[u8],
+    cek: &mut Zeroizing<[u8; CEK_LEN]>,
+) -> Result<()> {
+    let party = |name: &'static str| -> Result<Vec<u8>> {
+        match header.get(name) {
+            None => Ok(Vec::new()),
+            Some(Value::String(s)) => b64::url_decode(name, s),
+            Some(_) => Err(Error::malformed("JWE header", format!("`{name}` is not a string"))),
+        }
+    };
+    let kek = aes_kw::KekAes256::from(*concat_kdf(z, &party("apu")?, &party("apv")?));
+    if encrypted_key.len() != WRAPPED_CEK_LEN {
+        return Err(Error::Decrypt("wrapped content key has the wrong length"));
+    }
+    kek.unwrap(encrypted_key, cek.as_mut()).map_err(|_| Error::Decrypt("content key unwrap failed"))
+}
+
+/// Key-management algorithms [`encrypt`] produces and
+/// [`TeeKeyPair::decrypt`](crate::tee_key::TeeKeyPair::decrypt) accepts.
+pub const SUPPORTED_ALGS: [&str; 3] = [ALG_RSA_OAEP_256, ALG_RSA1_5, ALG_ECDH_ES_A256KW];
+
+/// RSA public key of `tee_pubkey` re-labelled for `alg` (helper for callers
+/// that want to force RSA1_5 for an old client's key).
+pub fn with_alg(tee_pubkey: &TeePubKey, alg: &str) -> TeePubKey {
+    let mut k = tee_pubkey.clone();
+    match &mut k {
+        TeePubKey::Rsa { alg: a, .. } | TeePubKey::Ec { alg: a, .. } | TeePubKey::Akp { alg: a, .. } => {
+            *a = alg.to_string()
+        }
+    }
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tee_key::{TeeKeyAlgorithm, TeeKeyPair};
+
+    #[test]
+    fn round_trip_every_alg() {
+        let msg = b"resource bytes \x00\xff";
+        for alg in [TeeKeyAlgorithm::EcP256, TeeKeyAlgorithm::EcP521, TeeKeyAlgorithm::RsaOaep256] {
+            let k = TeeKeyPair::generate(alg).unwrap();
+            let mut pubs = vec![k.public_key()];
+            if alg == TeeKeyAlgorithm::RsaOaep256 {
+                pubs.push(with_alg(&k.public_key(), ALG_RSA1_5));
+            }
+            for p in pubs {
+                let r = encrypt(&p, msg).unwrap();
+                let h: Value = serde_json::from_slice(&b64::url_decode("p", &r.protected).unwrap()).unwrap();
+                assert_eq!(h["alg"], p.alg());
+                assert_eq!(h["enc"], "A256GCM");
+                assert_eq!(k.decrypt(&r).unwrap().as_slice(), msg);
+                if p.alg() == ALG_ECDH_ES_A256KW {
+                    assert_eq!(b64::url_decode("k", &r.encrypted_key).unwrap().len(), 40);
+                }
+                // Any change to authenticated parts must fail.
+                let mut bad = r.clone();
+                bad.ciphertext = b64::url_encode(b"resource bytes \x00\xfe");
+                assert!(k.decrypt(&bad).is_err());
+                let mut bad = r.clone();
+                bad.aad = Some("eA".into());
+                assert!(k.decrypt(&bad).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_key_and_wrong_alg_fail() {
+        let a = TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap();
+        let b = TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap();
+        let c = TeeKeyPair::generate(TeeKeyAlgorithm::EcP521).unwrap();
+        let r = encrypt(&a.public_key(), b"x").unwrap();
+        assert!(matches!(b.decrypt(&r), Err(Error::Decrypt(_))));
+        assert!(matches!(c.decrypt(&r), Err(Error::KeyMismatch { .. })));
+        assert!(encrypt(&with_alg(&a.public_key(), "ECDH-ES"), b"x").is_err());
+        assert!(encrypt(&with_alg(&a.public_key(), "RSA-OAEP-256"), b"x").is_err());
+    }
+
+    #[test]
+    fn off_curve_point_rejected() {
+        let k = TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap();
+        let TeePubKey::Ec { crv, alg, x, .. } = k.public_key() else { panic!("EC key expected") };
+        let bad = TeePubKey::Ec { crv, alg, x: x.clone(), y: x };
+        assert!(matches!(encrypt(&bad, b"x"), Err(Error::Malformed { .. })));
+    }
+
+    /// RFC 7518 Appendix C: ECDH-ES key agreement example (Concat KDF with
+    /// apu "Alice", apv "Bob", AlgorithmID "A128GCM", 128 bits) — checks the
+    /// KDF framing with the RFC's numbers.
+    #[test]
+    fn concat_kdf_framing_matches_rfc7518_appendix_c() {
+        let z: [u8; 32] = [
+            158, 86, 217, 29, 129, 113, 53, 211, 114, 131, 66, 131, 191, 132, 38, 156, 251, 49, 110, 163, 218, 128,
+            106, 72, 246, 218, 167, 121, 140, 254, 144, 196,
+        ];
+        let mut h = Sha256::new();
+        h.update(1u32.to_be_bytes());
+        h.update(z);
+        for part in [&b"A128GCM"[..], b"Alice", b"Bob"] {
+            h.update((part.len() as u32).to_be_bytes());
+            h.update(part);
+        }
+        h.update(128u32.to_be_bytes());
+        let out = h.finalize();
+        assert_eq!(b64::url_encode(&out[..16]), "VqqN6vgjbSBcIijNcacQGg");
+        // Our KDF uses the same framing with AlgorithmID ECDH-ES+A256KW and 256 bits.
+        let ours = concat_kdf(&z, b"Alice", b"Bob");
+        let mut h = Sha256::new();
+        h.update(1u32.to_be_bytes());
+        h.update(z);
+        for part in [&b"ECDH-ES+A256KW"[..], b"Alice", b"Bob"] {
+            h.update((part.len() as u32).to_be_bytes());
+            h.update(part);
+        }
+        h.update(256u32.to_be_bytes());
+        assert_eq!(ours.as_slice(), &h.finalize()[..]);
+    }
+
+    /// RFC 3394 §4.6: wrap 256 bits of key data with a 256-bit KEK.
+    #[test]
+    fn aes_key_wrap_rfc3394_vector() {
+        let kek: [u8; 32] = hex::decode("000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let data = hex::decode("00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F").unwrap();
+        let mut out = [0u8; 40];
+        aes_kw::KekAes256::from(kek).wrap(&data, &mut out).unwrap();
+        assert_eq!(
+            hex::encode_upper(out),
+            "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21"
+        );
+    }
+}
