@@ -150,12 +150,17 @@ impl AdminAuth {
             if p.implicit_admin && role == "admin" {
                 return Ok(AdminIdentity { role: role.into(), provider: p.name.clone() });
             }
-            let allowed = self.rules.iter().filter(|r| r.role == role).flat_map(|r| r.allowed.iter()).any(|re| re.is_match(path));
+            let allowed =
+                self.rules.iter().filter(|r| r.role == role).flat_map(|r| r.allowed.iter()).any(|re| re.is_match(path));
             if allowed {
                 return Ok(AdminIdentity { role: role.into(), provider: p.name.clone() });
             }
-            let patterns: Vec<&str> =
-                self.rules.iter().filter(|r| r.role == role).flat_map(|r| r.allowed.iter().map(Regex::as_str)).collect();
+            let patterns: Vec<&str> = self
+                .rules
+                .iter()
+                .filter(|r| r.role == role)
+                .flat_map(|r| r.allowed.iter().map(Regex::as_str))
+                .collect();
             return Err(denied(if patterns.is_empty() {
                 format!("role {role:?} has no [[admin.roles]] rule; path {path} denied")
             } else {
@@ -166,7 +171,12 @@ impl AdminAuth {
     }
 }
 
-fn check_claim(claims: &Value, name: &str, expected: Option<&str>, provider: &str) -> std::result::Result<(), ApiError> {
+fn check_claim(
+    claims: &Value,
+    name: &str,
+    expected: Option<&str>,
+    provider: &str,
+) -> std::result::Result<(), ApiError> {
     let Some(expected) = expected else { return Ok(()) };
     let ok = match claims.get(name) {
         Some(Value::String(s)) => s == expected,

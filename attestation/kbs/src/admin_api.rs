@@ -25,7 +25,6 @@ use serde_json::{json, Value};
 use crate::api_error::ApiError;
 use crate::rvps::RvpsMessage;
 use crate::server::{body_bytes, AppState};
-use crate::storage::Namespace;
 
 const B64URL: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -44,15 +43,13 @@ struct AttestationPolicyBody {
 }
 
 fn decode_policy(text: &str) -> Result<String, ApiError> {
-    let bytes = B64URL
-        .decode(text.trim_end_matches('=').trim())
-        .map_err(|e| ApiError::new(ErrorKind::ParsePolicyError, format!("policy: expected base64url (no padding): {e}")))?;
+    let bytes = B64URL.decode(text.trim_end_matches('=').trim()).map_err(|e| {
+        ApiError::new(ErrorKind::ParsePolicyError, format!("policy: expected base64url (no padding): {e}"))
+    })?;
     String::from_utf8(bytes).map_err(|_| ApiError::new(ErrorKind::ParsePolicyError, "policy: expected UTF-8 Rego text"))
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::new(ErrorKind::PluginInternalError, format!("admin task failed: {e}")))?
@@ -101,7 +98,10 @@ pub(crate) async fn set_attestation_policy(
     if req.kind != "rego" {
         return Err(ApiError::new(
             ErrorKind::ParsePolicyError,
-            format!("attestation policy type: expected \"rego\", found {:?}", req.kind.chars().take(32).collect::<String>()),
+            format!(
+                "attestation policy type: expected \"rego\", found {:?}",
+                req.kind.chars().take(32).collect::<String>()
+            ),
         ));
     }
     let rego = decode_policy(&req.policy)?;
@@ -120,7 +120,7 @@ pub(crate) async fn list_attestation_policies(
 ) -> Result<Response, ApiError> {
     state.admin.authorize(&headers, uri.path(), state.now())?;
     let s = state.clone();
-    let ids = blocking(move || s.store.list(Namespace::AttestationPolicy).map_err(ApiError::from)).await?;
+    let ids = blocking(move || s.policy.list_attestation_policies().map_err(ApiError::from)).await?;
     Ok(Json(ids).into_response())
 }
 

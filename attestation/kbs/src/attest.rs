@@ -91,10 +91,9 @@ pub(crate) async fn attest(
     }
     let tee_name = session.tee.clone();
     let worker_state = state.clone();
-    let result =
-        tokio::task::spawn_blocking(move || verify_and_issue(&worker_state, &session, &body))
-            .await
-            .map_err(|e| attestation_error(format!("attestation task failed: {e}")))?;
+    let result = tokio::task::spawn_blocking(move || verify_and_issue(&worker_state, &session, &body))
+        .await
+        .map_err(|e| attestation_error(format!("attestation task failed: {e}")))?;
     let (token, status) = match result {
         Ok(ok) => ok,
         Err(e) => {
@@ -126,7 +125,10 @@ pub struct InitDataBinding {
 /// extract its `[data]` table.
 pub fn init_data_binding(format: &str, body: &str) -> Result<InitDataBinding, String> {
     if format != "toml" {
-        return Err(format!("init-data format: expected \"toml\", found {:?}", format.chars().take(32).collect::<String>()));
+        return Err(format!(
+            "init-data format: expected \"toml\", found {:?}",
+            format.chars().take(32).collect::<String>()
+        ));
     }
     if body.len() > MAX_INIT_DATA {
         return Err(format!("init-data is {} bytes, limit {MAX_INIT_DATA}", body.len()));
@@ -163,7 +165,8 @@ pub fn init_data_binding(format: &str, body: &str) -> Result<InitDataBinding, St
 
 fn verify_and_issue(state: &AppState, session: &Session, body: &[u8]) -> Result<(String, String), ApiError> {
     let raw: Value = serde_json::from_slice(body).map_err(|e| ApiError::serde("attestation", e))?;
-    let attestation: Attestation = serde_json::from_value(raw.clone()).map_err(|e| ApiError::serde("attestation", e))?;
+    let attestation: Attestation =
+        serde_json::from_value(raw.clone()).map_err(|e| ApiError::serde("attestation", e))?;
     if attestation.runtime_data.nonce != session.nonce {
         return Err(attestation_error(
             "runtime-data nonce is not the challenge of this session (replayed or foreign nonce)",
@@ -209,8 +212,7 @@ fn verify_and_issue(state: &AppState, session: &Session, body: &[u8]) -> Result<
 
     let reference = state.rvps.all_at(now).map_err(ApiError::from)?;
     let appraisal = state.policy.appraise(tee.name(), &claims_json, &reference).map_err(ApiError::from)?;
-    let status = arca_kbs_protocol::ear::status_of(&appraisal.trust_vector);
-    let status_name = serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let status_name = appraisal.status.as_str().to_string();
     tracing::info!(
         session = %session.id,
         tee = tee.name(),
@@ -223,7 +225,8 @@ fn verify_and_issue(state: &AppState, session: &Session, body: &[u8]) -> Result<
     let iat = now.unix_timestamp();
     let mut annotated = Map::new();
     annotated.insert(tee.name().to_string(), claims_json);
-    annotated.insert("init_data".into(), Value::String(init.as_ref().map(|i| hex::encode(&i.digest)).unwrap_or_default()));
+    annotated
+        .insert("init_data".into(), Value::String(init.as_ref().map(|i| hex::encode(&i.digest)).unwrap_or_default()));
     annotated.insert("report_data".into(), Value::String(hex::encode(&digest)));
     annotated.insert("init_data_claims".into(), init.map(|i| i.claims).unwrap_or_else(|| json!({})));
     annotated.insert(
@@ -282,7 +285,8 @@ mod tests {
 
     #[test]
     fn init_data_digest_uses_declared_algorithm() {
-        let body = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"aa.toml\" = '''\n[token_configs]\n'''\nx = \"y\"\n";
+        let body =
+            "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"aa.toml\" = '''\n[token_configs]\n'''\nx = \"y\"\n";
         let b = init_data_binding("toml", body).unwrap();
         assert_eq!(b.digest, HashAlgorithm::Sha256.digest(body.as_bytes()));
         assert_eq!(b.claims["x"], "y");
@@ -294,7 +298,9 @@ mod tests {
     #[test]
     fn init_data_refuses_other_formats_versions_and_algorithms() {
         assert!(init_data_binding("json", "{}").unwrap_err().contains("toml"));
-        assert!(init_data_binding("toml", "version = \"0.2.0\"\nalgorithm = \"sha256\"").unwrap_err().contains("0.1.0"));
+        assert!(init_data_binding("toml", "version = \"0.2.0\"\nalgorithm = \"sha256\"")
+            .unwrap_err()
+            .contains("0.1.0"));
         assert!(init_data_binding("toml", "version = \"0.1.0\"\nalgorithm = \"md5\"").unwrap_err().contains("md5"));
     }
 

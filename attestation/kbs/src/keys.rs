@@ -57,12 +57,12 @@ pub fn read_key(path: &Path) -> Result<SigningKey> {
 
 /// Load the key at `path`, or create it with `generate` (mode 0600, written
 /// to a temporary file then renamed, so a crash never leaves half a key).
-pub fn load_or_create(path: &Path, generate: impl FnOnce() -> Result<SigningKey>) -> Result<KeyFile> {
+pub fn load_or_create(path: &Path, generate: impl FnOnce() -> SigningKey) -> Result<KeyFile> {
     if path.exists() {
         return Ok(KeyFile { path: path.to_path_buf(), key: read_key(path)?, created: false });
     }
-    let key = generate()?;
-    let pem = key.to_pkcs8_pem().map_err(|e| key_error(path, format!("cannot encode key: {e}")))?;
+    let key = generate();
+    let pem = key.to_pkcs8_pem();
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| key_error(dir, format!("cannot create directory: {e}")))?;
     let tmp = path.with_extension("pem.tmp");
@@ -80,9 +80,7 @@ pub fn load_or_create(path: &Path, generate: impl FnOnce() -> Result<SigningKey>
 /// The admin key of `data_dir` (Ed25519), created when absent.
 pub fn admin_key(data_dir: &Path) -> Result<KeyFile> {
     let path = data_dir.join(ADMIN_KEY_FILE);
-    load_or_create(&path, || {
-        SigningKey::generate_ed25519().map_err(|e| key_error(&path, format!("cannot generate Ed25519 key: {e}")))
-    })
+    load_or_create(&path, SigningKey::generate_ed25519)
 }
 
 /// The token signing key: `configured` when given (must exist), else
@@ -92,7 +90,5 @@ pub fn token_key(data_dir: &Path, configured: Option<&Path>) -> Result<KeyFile> 
         return Ok(KeyFile { path: path.to_path_buf(), key: read_key(path)?, created: false });
     }
     let path = data_dir.join(TOKEN_KEY_FILE);
-    load_or_create(&path, || {
-        SigningKey::generate_es256().map_err(|e| key_error(&path, format!("cannot generate P-256 key: {e}")))
-    })
+    load_or_create(&path, SigningKey::generate_es256)
 }

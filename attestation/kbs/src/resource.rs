@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use arca_kbs_protocol::messages::ErrorKind;
+use arca_kbs_protocol::messages::{ErrorKind, TeePubKey};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
@@ -80,10 +80,10 @@ async fn get_resource_inner(
         let decision = worker.policy.authorize_resource(&claims, &segments, &query).map_err(ApiError::from)?;
         let key = path.join("/");
         if !decision.allow {
-            tracing::warn!(resource = %key, reason = %decision.reason, "resource policy denied");
+            tracing::warn!(resource = %key, rule = %decision.rule, reason = %decision.reason, "resource policy denied");
             return Err(ApiError::new(
                 ErrorKind::PolicyDeny,
-                format!("resource policy denied {key}: {}", decision.reason),
+                format!("resource policy denied {key}: rule {}: {}", decision.rule, decision.reason),
             ));
         }
         let data = worker
@@ -92,9 +92,7 @@ async fn get_resource_inner(
             .map_err(ApiError::from)?
             .ok_or_else(|| plugin_error(format!("resource not found: {key}")))?;
         let data = zeroize::Zeroizing::new(data);
-        let tee_key = arca_kbs_protocol::ear::tee_pubkey_of(&claims).ok_or_else(|| {
-            ApiError::new(ErrorKind::TokenVerifierError, "token carries no runtime_data_claims tee-pubkey")
-        })?;
+        let tee_key = tee_pubkey_of(&claims)?;
         let jwe = arca_kbs_protocol::jwe::encrypt(&tee_key, &data)
             .map_err(|e| ApiError::new(ErrorKind::JweError, format!("cannot encrypt to the TEE key: {e}")))?;
         tracing::info!(resource = %key, alg = tee_key.alg(), "resource released");
@@ -102,6 +100,17 @@ async fn get_resource_inner(
     })
     .await
     .map_err(|e| plugin_error(format!("resource task failed: {e}")))?
+}
+
+/// Where an EAR token carries the TEE public key.
+const TEE_PUBKEY_POINTER: &str = "/submods/cpu0/ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey";
+
+fn tee_pubkey_of(claims: &Value) -> Result<TeePubKey, ApiError> {
+    let value = claims.pointer(TEE_PUBKEY_POINTER).ok_or_else(|| {
+        ApiError::new(ErrorKind::TokenVerifierError, format!("token carries no TEE public key at {TEE_PUBKEY_POINTER}"))
+    })?;
+    serde_json::from_value(value.clone())
+        .map_err(|e| ApiError::new(ErrorKind::JweError, format!("token TEE public key is not a usable JWK: {e}")))
 }
 
 /// `POST /kbs/v0/resource/<repository>/<type>/<tag>` (admin): store the raw body.

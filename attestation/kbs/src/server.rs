@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arca_kbs_protocol::jws::VerifyingKey;
 use arca_kbs_protocol::messages::ErrorKind;
 use arca_verifier::{Endorsements, Tee};
 use axum::body::Bytes;
@@ -34,7 +33,7 @@ use crate::rvps::ReferenceValues;
 use crate::session::SessionStore;
 use crate::storage::{FsStore, MemoryStore, Store};
 use crate::token::{TokenIssuer, TokenVerifier};
-use crate::{attest, admin_api, resource, Error, Result};
+use crate::{admin_api, attest, resource, Error, Result};
 
 /// Test-only knobs, compiled only with the `test-hooks` feature (which only
 /// the crate's own tests enable): the binary and the configuration cannot
@@ -95,7 +94,10 @@ impl AppState {
 }
 
 /// The body of a request, or the error for a body over the limit.
-pub(crate) fn body_bytes(state: &AppState, body: std::result::Result<Bytes, BytesRejection>) -> std::result::Result<Bytes, ApiError> {
+pub(crate) fn body_bytes(
+    state: &AppState,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> std::result::Result<Bytes, ApiError> {
     body.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::body_too_large(state.config.http_server.payload_request_size)
@@ -130,7 +132,8 @@ pub struct Kbs {
 fn read_endorsement(path: &Option<PathBuf>) -> Result<Option<Vec<u8>>> {
     path.as_ref()
         .map(|p| {
-            std::fs::read(p).map_err(|e| Error::Config { path: p.clone(), detail: format!("cannot read endorsement: {e}") })
+            std::fs::read(p)
+                .map_err(|e| Error::Config { path: p.clone(), detail: format!("cannot read endorsement: {e}") })
         })
         .transpose()
 }
@@ -143,7 +146,8 @@ impl Kbs {
     /// Build the server state from `config` and its data directory.
     pub fn new(config: KbsConfig, data_dir: &Path, options: ServerOptions) -> Result<Kbs> {
         let _ = &options;
-        std::fs::create_dir_all(data_dir).map_err(|e| config_error(data_dir, format!("cannot create data directory: {e}")))?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| config_error(data_dir, format!("cannot create data directory: {e}")))?;
         let store: Arc<dyn Store> = match config.storage_backend.storage_type {
             StorageType::LocalFs => {
                 let mut s = FsStore::open(config.store_dir(data_dir))?;
@@ -162,13 +166,12 @@ impl Kbs {
         };
         let admin_key: KeyFile = keys::admin_key(data_dir)?;
         let token_key: KeyFile = keys::token_key(data_dir, config.attestation_token.signer_key_path.as_deref())?;
-        let admin_public = VerifyingKey::from_jwk(&admin_key.key.public_jwk())
-            .map_err(|e| config_error(&admin_key.path, format!("admin key unusable: {e}")))?;
-        let admin = AdminAuth::from_config(&config.admin, Some(admin_public))?;
-        let issuer = TokenIssuer::new(token_key.key.clone(), config.attestation_token.duration_min);
-        let own = issuer.verifying_key().map_err(|e| config_error(&token_key.path, e.detail))?;
-        let verifier = TokenVerifier::from_config(own, &config.attestation_token)?;
-        let policy = PolicyEngine::new(store.clone(), config.attestation_service.allow_sample_tee)?;
+        let admin = AdminAuth::from_config(&config.admin, Some(admin_key.key.verifying_key()))?;
+        let verifier = TokenVerifier::from_config(token_key.key.verifying_key(), &config.attestation_token)?;
+        let KeyFile { path: token_key_path, key: token_signing_key, created: token_key_created } = token_key;
+        let issuer = TokenIssuer::new(token_signing_key, config.attestation_token.duration_min);
+        let policy =
+            PolicyEngine::new(store.clone()).with_allow_sample_tee(config.attestation_service.allow_sample_tee);
         if let Some(path) = &config.attestation_service.attestation_policy_path {
             let rego = std::fs::read_to_string(path).map_err(|e| config_error(path, format!("cannot read: {e}")))?;
             policy.set_attestation_policy("default", &rego)?;
@@ -180,8 +183,14 @@ impl Kbs {
         let rvps = ReferenceValues::new(store.clone());
         let svc = &config.attestation_service;
         let mut endorsements = HashMap::new();
-        endorsements.insert(Tee::Snp, Endorsements { vcek: None, chain: read_endorsement(&svc.snp_chain_path)?, collateral: None });
-        endorsements.insert(Tee::Tdx, Endorsements { vcek: None, chain: None, collateral: read_endorsement(&svc.tdx_collateral_path)? });
+        endorsements.insert(
+            Tee::Snp,
+            Endorsements { vcek: None, chain: read_endorsement(&svc.snp_chain_path)?, collateral: None },
+        );
+        endorsements.insert(
+            Tee::Tdx,
+            Endorsements { vcek: None, chain: None, collateral: read_endorsement(&svc.tdx_collateral_path)? },
+        );
         endorsements.insert(
             Tee::Cca,
             Endorsements {
@@ -190,7 +199,10 @@ impl Kbs {
                 collateral: read_endorsement(&svc.cca_reference_values_path)?,
             },
         );
-        endorsements.insert(Tee::Se, Endorsements { vcek: None, chain: None, collateral: read_endorsement(&svc.se_config_path)? });
+        endorsements.insert(
+            Tee::Se,
+            Endorsements { vcek: None, chain: None, collateral: read_endorsement(&svc.se_config_path)? },
+        );
         #[allow(unused_mut)]
         let mut session_timeout = Duration::from_secs(svc.session_timeout_min.saturating_mul(60));
         #[cfg(feature = "test-hooks")]
@@ -216,8 +228,8 @@ impl Kbs {
             state: Arc::new(state),
             admin_key: admin_key.path,
             admin_key_created: admin_key.created,
-            token_key: token_key.path,
-            token_key_created: token_key.created,
+            token_key: token_key_path,
+            token_key_created,
         })
     }
 
@@ -248,9 +260,14 @@ impl Kbs {
         let handle = axum_server::Handle::new();
         let mut addrs = Vec::new();
         for addr in &http.sockets {
-            let listener = TcpListener::bind(addr).map_err(|e| config_error(Path::new("[http_server] sockets"), format!("cannot bind {addr}: {e}")))?;
-            listener.set_nonblocking(true).map_err(|e| config_error(Path::new("[http_server] sockets"), format!("{addr}: {e}")))?;
-            let local = listener.local_addr().map_err(|e| config_error(Path::new("[http_server] sockets"), format!("{addr}: {e}")))?;
+            let listener = TcpListener::bind(addr)
+                .map_err(|e| config_error(Path::new("[http_server] sockets"), format!("cannot bind {addr}: {e}")))?;
+            listener
+                .set_nonblocking(true)
+                .map_err(|e| config_error(Path::new("[http_server] sockets"), format!("{addr}: {e}")))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| config_error(Path::new("[http_server] sockets"), format!("{addr}: {e}")))?;
             addrs.push(local);
             let app = self.router().into_make_service();
             let h = handle.clone();
@@ -350,7 +367,8 @@ fn truncate(s: &str) -> String {
 }
 
 async fn count_requests(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route =
+        request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let method = request.method().as_str().to_string();
     let response = next.run(request).await;
     state.metrics.request(&route, &method, response.status().as_u16());

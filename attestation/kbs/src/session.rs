@@ -138,9 +138,7 @@ impl SessionStore {
         let seq = inner.next_seq;
         inner.next_seq += 1;
         inner.order.insert(seq, session.id.clone());
-        inner
-            .by_id
-            .insert(session.id.clone(), Entry { session: session.clone(), deadline: now + self.timeout, seq });
+        inner.by_id.insert(session.id.clone(), Entry { session: session.clone(), deadline: now + self.timeout, seq });
         session
     }
 

@@ -13,12 +13,20 @@ use crate::{Error, Result};
 pub fn rustls_config(certificate: &Path, private_key: &Path) -> Result<RustlsConfig> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certificate)
         .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
-        .map_err(|e| Error::Config { path: certificate.to_path_buf(), detail: format!("expected PEM certificates: {e}") })?;
+        .map_err(|e| Error::Config {
+            path: certificate.to_path_buf(),
+            detail: format!("expected PEM certificates: {e}"),
+        })?;
     if certs.is_empty() {
-        return Err(Error::Config { path: certificate.to_path_buf(), detail: "expected PEM certificates, found none".into() });
+        return Err(Error::Config {
+            path: certificate.to_path_buf(),
+            detail: "expected PEM certificates, found none".into(),
+        });
     }
-    let key = PrivateKeyDer::from_pem_file(private_key)
-        .map_err(|e| Error::Config { path: private_key.to_path_buf(), detail: format!("expected a PEM private key: {e}") })?;
+    let key = PrivateKeyDer::from_pem_file(private_key).map_err(|e| Error::Config {
+        path: private_key.to_path_buf(),
+        detail: format!("expected a PEM private key: {e}"),
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -24,7 +24,7 @@ use crate::{Error, Result};
 const MAX_TRUST_FILE: u64 = 1 << 20;
 
 /// Clock skew tolerated on `exp`/`nbf`, in seconds.
-const LEEWAY_S: i64 = 0;
+const LEEWAY_S: u64 = 0;
 
 /// Signs EAR tokens.
 pub struct TokenIssuer {
@@ -50,9 +50,8 @@ impl TokenIssuer {
     }
 
     /// The key tokens are verified with.
-    pub fn verifying_key(&self) -> std::result::Result<VerifyingKey, ApiError> {
-        VerifyingKey::from_jwk(&self.key.public_jwk())
-            .map_err(|e| ApiError::new(ErrorKind::TokenVerifierError, format!("own token key unusable: {e}")))
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
     }
 
     /// Sign `claims`; the header carries the public key as `jwk`.
@@ -135,9 +134,8 @@ impl TokenVerifier {
                     serde_json::from_value(jwk).map_err(|e| fail(format!("token header jwk is not a JWK: {e}")))?;
                 let endorsed = jwk.x5c.as_ref().is_some_and(|c| !c.is_empty()) && !self.roots.is_empty();
                 if endorsed {
-                    arca_kbs_protocol::jwk::x5c_endorsed(&jwk, &self.roots, now).map_err(|e| {
-                        fail(format!("token header jwk is not endorsed by a trusted certificate: {e}"))
-                    })?;
+                    arca_kbs_protocol::jwk::x5c_endorsed(&jwk, &self.roots, now)
+                        .map_err(|e| fail(format!("token header jwk is not endorsed by a trusted certificate: {e}")))?;
                 } else if !self.insecure_header_jwk {
                     return Err(fail(format!(
                         "token not signed by a trusted key ({own_err}); its header jwk has no x5c chain to a \

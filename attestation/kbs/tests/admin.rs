@@ -28,8 +28,9 @@ async fn admin_requests_without_or_with_bad_tokens_are_denied() {
     let resp = post(url.clone()).bearer_auth("not.a.jwt").body("x").send().await.unwrap();
     expect_error(resp, 401, "AdminAuthAccess").await;
     // Well-formed token from a key the server does not know.
-    let stranger = SigningKey::generate_ed25519().unwrap();
-    let resp = post(url.clone()).bearer_auth(token_with(&stranger, json!({"role": "admin"}))).body("x").send().await.unwrap();
+    let stranger = SigningKey::generate_ed25519();
+    let resp =
+        post(url.clone()).bearer_auth(token_with(&stranger, json!({"role": "admin"}))).body("x").send().await.unwrap();
     let detail = expect_error(resp, 401, "AdminAuthAccess").await;
     assert!(detail.contains("not signed by any identity provider"), "{detail}");
     // Right key, expired.
@@ -38,7 +39,9 @@ async fn admin_requests_without_or_with_bad_tokens_are_denied() {
     expect_error(post(url.clone()).bearer_auth(expired).body("x").send().await.unwrap(), 401, "AdminAuthAccess").await;
     // Right key, a role with no rule.
     let reader = token_with(&key, json!({"role": "reader"}));
-    let detail = expect_error(post(url.clone()).bearer_auth(reader).body("x").send().await.unwrap(), 401, "AdminAuthAccess").await;
+    let detail =
+        expect_error(post(url.clone()).bearer_auth(reader).body("x").send().await.unwrap(), 401, "AdminAuthAccess")
+            .await;
     assert!(detail.contains("reader"), "{detail}");
     // The real admin token works.
     assert_eq!(post(url).bearer_auth(admin_token(&kbs)).body("x").send().await.unwrap().status(), 200);
@@ -63,13 +66,17 @@ async fn configured_provider_checks_iss_aud_and_role_paths() {
     let good = token_with(&es, json!({"role": "resource-writer", "iss": "ops", "aud": "arca-kbs"}));
     assert_eq!(post(res.clone()).bearer_auth(&good).body("v").send().await.unwrap().status(), 200);
     let wrong_iss = token_with(&es, json!({"role": "resource-writer", "iss": "dev", "aud": "arca-kbs"}));
-    let detail = expect_error(post(res.clone()).bearer_auth(wrong_iss).body("v").send().await.unwrap(), 401, "AdminAuthAccess").await;
+    let detail =
+        expect_error(post(res.clone()).bearer_auth(wrong_iss).body("v").send().await.unwrap(), 401, "AdminAuthAccess")
+            .await;
     assert!(detail.contains("iss"), "{detail}");
     let wrong_aud = token_with(&es, json!({"role": "resource-writer", "iss": "ops", "aud": "other"}));
-    expect_error(post(res.clone()).bearer_auth(wrong_aud).body("v").send().await.unwrap(), 401, "AdminAuthAccess").await;
+    expect_error(post(res.clone()).bearer_auth(wrong_aud).body("v").send().await.unwrap(), 401, "AdminAuthAccess")
+        .await;
     // The role's rule does not cover the resource policy.
     let policy = json!({"policy": B64URL.encode("package policy\ndefault allow = false\n")});
-    let resp = post(format!("{}/kbs/v0/resource-policy", kbs.url)).bearer_auth(&good).json(&policy).send().await.unwrap();
+    let resp =
+        post(format!("{}/kbs/v0/resource-policy", kbs.url)).bearer_auth(&good).json(&policy).send().await.unwrap();
     let detail = expect_error(resp, 401, "AdminAuthAccess").await;
     assert!(detail.contains("resource-writer") && detail.contains("/kbs/v0/resource-policy"), "{detail}");
 }
@@ -109,7 +116,8 @@ async fn resource_delete_and_policy_round_trips() {
     let kbs = start_sample();
     let admin = admin_token(&kbs);
     assert_eq!(put_resource(&kbs, "a/b/c", b"v").await.status(), 200);
-    let del = |path: &str| reqwest::Client::new().delete(format!("{}/kbs/v0/resource/{path}", kbs.url)).bearer_auth(&admin);
+    let del =
+        |path: &str| reqwest::Client::new().delete(format!("{}/kbs/v0/resource/{path}", kbs.url)).bearer_auth(&admin);
     assert_eq!(del("a/b/c").send().await.unwrap().status(), 200);
     let detail = expect_error(del("a/b/c").send().await.unwrap(), 401, "PluginInternalError").await;
     assert!(detail.contains("not found"), "{detail}");
@@ -154,7 +162,8 @@ async fn attestation_policy_and_reference_values_through_the_admin_api() {
     let admin = admin_token(&kbs);
     let rego = arca_kbs::policy::DEFAULT_ATTESTATION_POLICY;
     let body = json!({"type": "rego", "policy_id": "custom", "policy": B64URL.encode(rego)});
-    let resp = post(format!("{}/kbs/v0/attestation-policy", kbs.url)).bearer_auth(&admin).json(&body).send().await.unwrap();
+    let resp =
+        post(format!("{}/kbs/v0/attestation-policy", kbs.url)).bearer_auth(&admin).json(&body).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let ids: Vec<String> = reqwest::Client::new()
         .get(format!("{}/kbs/v0/attestation-policy", kbs.url))
@@ -167,7 +176,8 @@ async fn attestation_policy_and_reference_values_through_the_admin_api() {
         .unwrap();
     assert!(ids.contains(&"custom".to_string()), "{ids:?}");
     let bad = json!({"type": "json", "policy_id": "x", "policy": B64URL.encode(rego)});
-    let resp = post(format!("{}/kbs/v0/attestation-policy", kbs.url)).bearer_auth(&admin).json(&bad).send().await.unwrap();
+    let resp =
+        post(format!("{}/kbs/v0/attestation-policy", kbs.url)).bearer_auth(&admin).json(&bad).send().await.unwrap();
     expect_error(resp, 401, "ParsePolicyError").await;
 
     let payload = base64::engine::general_purpose::STANDARD.encode(json!({"svn": ["1", "2"]}).to_string());

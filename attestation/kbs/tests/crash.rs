@@ -60,7 +60,12 @@ async fn killed_server_keeps_every_acknowledged_write() {
             let (u2, a2) = (url.clone(), admin.clone());
             let inflight = tokio::spawn(async move {
                 for k in 0..50 {
-                    let _ = c2.post(format!("{u2}/kbs/v0/resource/crash/inflight/{k}")).bearer_auth(&a2).body(value_for(k)).send().await;
+                    let _ = c2
+                        .post(format!("{u2}/kbs/v0/resource/crash/inflight/{k}"))
+                        .bearer_auth(&a2)
+                        .body(value_for(k))
+                        .send()
+                        .await;
                 }
             });
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -69,12 +74,8 @@ async fn killed_server_keeps_every_acknowledged_write() {
             killed = true;
             let _ = inflight.await;
         }
-        let resp = c
-            .post(format!("{url}/kbs/v0/resource/crash/loop/{i}"))
-            .bearer_auth(&admin)
-            .body(value_for(i))
-            .send()
-            .await;
+        let resp =
+            c.post(format!("{url}/kbs/v0/resource/crash/loop/{i}")).bearer_auth(&admin).body(value_for(i)).send().await;
         match resp {
             Ok(r) if r.status() == 200 => acknowledged.push(i),
             Ok(r) => panic!("write {i} refused with {}", r.status()),
@@ -104,7 +105,8 @@ async fn killed_server_keeps_every_acknowledged_write() {
         assert_eq!(key.decrypt(&jwe).unwrap().as_slice(), value_for(i).as_slice());
     }
     // The admin key from the first start is still the one the server trusts.
-    let resp = c.post(format!("{url}/kbs/v0/resource/crash/after/1")).bearer_auth(&admin).body("v").send().await.unwrap();
+    let resp =
+        c.post(format!("{url}/kbs/v0/resource/crash/after/1")).bearer_auth(&admin).body("v").send().await.unwrap();
     assert_eq!(resp.status(), 200);
     child.kill().unwrap();
     child.wait().unwrap();

@@ -150,9 +150,12 @@ async fn evidence_bound_to_another_tee_key_is_rejected() {
     let bound = serde_json::to_value(TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap().public_key()).unwrap();
     let swapped = serde_json::to_value(TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap().public_key()).unwrap();
     let nonce = auth(&c, &kbs.url, "sample").await;
-    let detail =
-        expect_error(attest_raw(&c, &kbs.url, &sample_attestation(&nonce, &bound, &swapped)).await, 401, "AttestationError")
-            .await;
+    let detail = expect_error(
+        attest_raw(&c, &kbs.url, &sample_attestation(&nonce, &bound, &swapped)).await,
+        401,
+        "AttestationError",
+    )
+    .await;
     assert!(detail.contains("report data"), "{detail}");
     // Nothing is released on that session.
     expect_error(fetch(&c, &kbs.url, "default/key/1").await, 401, "TokenNotFound").await;
@@ -235,7 +238,7 @@ async fn expired_and_untrusted_bearer_tokens_are_rejected() {
     let detail = expect_error(get(expired).await, 401, "TokenVerifierError").await;
     assert!(detail.contains("exp") || detail.contains("expired"), "{detail}");
     // Same claims, signed by a key the server does not trust, with that key in the header.
-    let stranger = arca_kbs_protocol::jws::SigningKey::generate_es256().unwrap();
+    let stranger = arca_kbs_protocol::jws::SigningKey::generate_es256();
     let mut header = serde_json::Map::new();
     header.insert("jwk".into(), serde_json::to_value(stranger.public_jwk()).unwrap());
     let mut fresh = claims_of(&token);
@@ -269,7 +272,10 @@ async fn auth_flood_keeps_sessions_capped() {
     let line = text.lines().find(|l| l.starts_with("arca_kbs_active_sessions ")).unwrap();
     let count: usize = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert_eq!(count, 64, "{line}");
-    assert!(text.contains(r#"arca_kbs_http_requests_total{route="/kbs/v0/auth",method="POST",status="200"} 600"#), "{text}");
+    assert!(
+        text.contains(r#"arca_kbs_http_requests_total{route="/kbs/v0/auth",method="POST",status="200"} 600"#),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
