@@ -26,6 +26,8 @@
 mod b64;
 mod error;
 pub mod jwe;
+pub mod jwk;
+pub mod jws;
 pub mod messages;
 pub mod tee_key;
 
