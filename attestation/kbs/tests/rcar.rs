@@ -292,3 +292,33 @@ async fn metrics_count_attestations_and_resource_reads() {
     assert!(text.contains(r#"arca_kbs_resource_reads_total{result="not_found"} 1"#), "{text}");
     assert_eq!(c.get(format!("{}/healthz", kbs.url)).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_data_is_hashed_with_its_algorithm_and_echoed_in_the_token() {
+    use sha2::Digest;
+    let kbs = start_sample();
+    let c = client();
+    let key = TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap();
+    let pk = serde_json::to_value(key.public_key()).unwrap();
+    let toml = "version = \"0.1.0\"\nalgorithm = \"sha384\"\n\n[data]\n\"aa.toml\" = '''\n[token_configs.kbs]\nurl = \"http://kbs\"\n'''\nowner = \"team-a\"\n";
+    let nonce = auth(&c, &kbs.url, "sample").await;
+    let mut body = sample_attestation(&nonce, &pk, &pk);
+    body["init-data"] = json!({"format": "toml", "body": toml});
+    let resp = attest_raw(&c, &kbs.url, &body).await;
+    assert_eq!(resp.status(), 200);
+    let claims = claims_of(resp.json::<Value>().await.unwrap()["token"].as_str().unwrap());
+    let evidence = &claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"];
+    assert_eq!(evidence["init_data"], hex::encode(sha2::Sha384::digest(toml.as_bytes())));
+    assert_eq!(evidence["init_data_claims"]["owner"], "team-a");
+    assert_eq!(evidence["init_data_claims"]["aa.toml"]["token_configs"]["kbs"]["url"], "http://kbs");
+
+    // Unknown algorithm or format: refused with what was expected.
+    for (format, text, needle) in [("toml", toml.replace("sha384", "md5"), "md5"), ("json", "{}".to_string(), "toml")] {
+        let c = client();
+        let nonce = auth(&c, &kbs.url, "sample").await;
+        let mut body = sample_attestation(&nonce, &pk, &pk);
+        body["init-data"] = json!({"format": format, "body": text});
+        let detail = expect_error(attest_raw(&c, &kbs.url, &body).await, 401, "AttestationError").await;
+        assert!(detail.contains(needle), "{detail}");
+    }
+}
