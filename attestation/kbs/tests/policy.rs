@@ -374,3 +374,59 @@ hardware := 2 if input.snp.reported_tcb.microcode >= 115
     let err = e.appraise_with("missing", "snp", &claims, &Map::new()).unwrap_err();
     assert!(matches!(err, Error::PolicyEngine { .. }), "{err}");
 }
+
+/// SE claims for the s390-tools secure-guest header: the tags come from the
+/// verifier's header parser; full SE verification needs a guest's response,
+/// which the vectors do not have, so the remaining fields are those of a
+/// verified response (`measurement_verified` is always true in claims).
+fn se_claims() -> Value {
+    let header = arca_verifier::se::header::parse_header(&vector("se/s390tools-secure-guest-v1.hdr")).unwrap();
+    let tags = header.tags;
+    serde_json::to_value(arca_verifier::se::SeClaims {
+        cuid: "00".repeat(16),
+        pld: hex::encode(tags.pld),
+        ald: hex::encode(tags.ald),
+        tld: hex::encode(tags.tld),
+        tag: hex::encode(tags.tag),
+        image_phkh: None,
+        attestation_phkh: None,
+        secret_store_hash: None,
+        firmware_state: None,
+        measurement: "00".repeat(64),
+        measurement_verified: true,
+        nonce: None,
+        host_key_verified: true,
+        user_data: String::new(),
+        additional_data: String::new(),
+        report_data: "00".repeat(64),
+        init_data: String::new(),
+    })
+    .unwrap()
+}
+
+#[test]
+fn se_image_digests_must_be_registered() {
+    let claims = se_claims();
+    assert!(claims["pld"].as_str().unwrap().starts_with("be94b5ea"), "README: PLD of the header");
+    let e = engine();
+    let a = e.appraise("se", &claims, &Map::new()).unwrap();
+    assert_eq!(a.trust_vector, tv(33, 2, 2));
+    assert_eq!(a.status, Status::Warning);
+    assert_eq!(a.reasons.len(), 3, "{:?}", a.reasons);
+    let refs = reference(json!({
+        "se_pld": claims["pld"].clone(),
+        "se_ald": claims["ald"].clone(),
+        "se_tld": claims["tld"].clone(),
+    }));
+    let a = e.appraise("se", &claims, &refs).unwrap();
+    assert_eq!(a.trust_vector, tv(2, 2, 2));
+    assert_eq!(a.status, Status::Affirming);
+}
+
+#[test]
+fn oversized_policy_is_rejected() {
+    let e = engine();
+    let big = format!("package policy\n{}", "# padding\n".repeat(120_000));
+    let err = e.set_resource_policy(&big).unwrap_err();
+    assert!(matches!(err, Error::TooLarge { what: "policy", .. }), "{err}");
+}
