@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use arca_kbs_protocol::ear;
 use arca_kbs_protocol::messages::{Attestation, AttestationToken, Challenge, ErrorKind};
 use arca_kbs_protocol::PROTOCOL_VERSION;
 use arca_verifier::binding::{self, HashAlgorithm};
@@ -34,9 +35,6 @@ use crate::session::{Session, SessionLookup, SessionState, SESSION_COOKIE};
 
 /// Largest init-data document accepted, in bytes.
 pub const MAX_INIT_DATA: usize = 256 * 1024;
-
-/// `eat_profile` of issued tokens (trustee's, so its clients accept them).
-pub const EAR_PROFILE: &str = "tag:github.com,2024:confidential-containers/Trustee";
 
 /// `iss` of issued tokens.
 pub const TOKEN_ISSUER: &str = "arca-kbs";
@@ -212,46 +210,44 @@ fn verify_and_issue(state: &AppState, session: &Session, body: &[u8]) -> Result<
 
     let reference = state.rvps.all_at(now).map_err(ApiError::from)?;
     let appraisal = state.policy.appraise(tee.name(), &claims_json, &reference).map_err(ApiError::from)?;
-    let status_name = appraisal.status.as_str().to_string();
     tracing::info!(
         session = %session.id,
         tee = tee.name(),
-        status = %status_name,
+        status = appraisal.status.as_str(),
         policy = %appraisal.policy_id,
         reasons = ?appraisal.reasons,
         "attestation appraised"
     );
 
     let iat = now.unix_timestamp();
-    let mut annotated = Map::new();
-    annotated.insert(tee.name().to_string(), claims_json);
-    annotated
-        .insert("init_data".into(), Value::String(init.as_ref().map(|i| hex::encode(&i.digest)).unwrap_or_default()));
-    annotated.insert("report_data".into(), Value::String(hex::encode(&digest)));
-    annotated.insert("init_data_claims".into(), init.map(|i| i.claims).unwrap_or_else(|| json!({})));
-    annotated.insert(
-        "runtime_data_claims".into(),
-        json!({"nonce": attestation.runtime_data.nonce, "tee-pubkey": pubkey_json}),
-    );
+    let trust_vector: ear::TrustVector = serde_json::to_value(appraisal.trust_vector)
+        .and_then(serde_json::from_value)
+        .map_err(|e| ApiError::new(ErrorKind::PolicyEngineError, format!("trust vector: {e}")))?;
+    let evidence = ear::AnnotatedEvidence {
+        tee: tee.name().to_string(),
+        claims: claims_json,
+        init_data: Some(init.as_ref().map(|i| hex::encode(&i.digest)).unwrap_or_default()),
+        report_data: Some(hex::encode(&digest)),
+        init_data_claims: init.map(|i| i.claims).unwrap_or_else(|| json!({})),
+        runtime_data_claims: json!({"nonce": attestation.runtime_data.nonce, "tee-pubkey": pubkey_json}),
+    };
+    let submod = ear::Submod::new(trust_vector, Some(appraisal.policy_id.clone()), &evidence);
+    let status_name = submod.status.as_str().to_string();
     let mut submods = BTreeMap::new();
-    submods.insert(
-        "cpu0",
-        json!({
-            "ear.status": status_name,
-            "ear.trustworthiness-vector": appraisal.trust_vector,
-            "ear.appraisal-policy-id": appraisal.policy_id,
-            "ear.veraison.annotated-evidence": annotated,
-        }),
-    );
-    let token_claims = json!({
-        "eat_profile": EAR_PROFILE,
-        "iat": iat,
-        "exp": iat.saturating_add(state.issuer.duration_s()),
-        "iss": TOKEN_ISSUER,
-        "ear.verifier-id": {"developer": "arca", "build": concat!("arca-kbs ", env!("CARGO_PKG_VERSION"))},
-        "submods": submods,
-    });
-    let token = state.issuer.issue(&token_claims)?;
+    submods.insert(ear::CPU_SUBMOD.to_string(), submod);
+    let token_claims = ear::EarToken {
+        eat_profile: ear::EAT_PROFILE.to_string(),
+        iat,
+        exp: iat.saturating_add(state.issuer.duration_s()),
+        iss: TOKEN_ISSUER.to_string(),
+        verifier_id: ear::VerifierId {
+            developer: "arca".to_string(),
+            build: concat!("arca-kbs ", env!("CARGO_PKG_VERSION")).to_string(),
+        },
+        submods,
+        extra: Map::new(),
+    };
+    let token = state.issuer.issue(&token_claims.to_value())?;
     Ok((token, status_name))
 }
 

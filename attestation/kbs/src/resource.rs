@@ -102,15 +102,13 @@ async fn get_resource_inner(
     .map_err(|e| plugin_error(format!("resource task failed: {e}")))?
 }
 
-/// Where an EAR token carries the TEE public key.
-const TEE_PUBKEY_POINTER: &str = "/submods/cpu0/ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey";
-
 fn tee_pubkey_of(claims: &Value) -> Result<TeePubKey, ApiError> {
-    let value = claims.pointer(TEE_PUBKEY_POINTER).ok_or_else(|| {
-        ApiError::new(ErrorKind::TokenVerifierError, format!("token carries no TEE public key at {TEE_PUBKEY_POINTER}"))
-    })?;
-    serde_json::from_value(value.clone())
-        .map_err(|e| ApiError::new(ErrorKind::JweError, format!("token TEE public key is not a usable JWK: {e}")))
+    arca_kbs_protocol::ear::tee_pubkey_of(claims).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::TokenVerifierError,
+            format!("token carries no usable TEE public key at {}", arca_kbs_protocol::ear::TEE_PUBKEY_POINTER),
+        )
+    })
 }
 
 /// `POST /kbs/v0/resource/<repository>/<type>/<tag>` (admin): store the raw body.
