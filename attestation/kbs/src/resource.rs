@@ -29,6 +29,21 @@ fn plugin_error(detail: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::PluginInternalError, detail)
 }
 
+/// The storage key of a resource path. Each segment must be non-empty, not
+/// `.`/`..`, and free of `/` (a percent-encoded slash would otherwise turn
+/// three segments into a deeper path that policies never saw).
+fn resource_key(repo: &str, kind: &str, tag: &str) -> Result<String, ApiError> {
+    for (name, seg) in [("repository", repo), ("type", kind), ("tag", tag)] {
+        if seg.is_empty() || seg == "." || seg == ".." || seg.contains(['/', '\\', '\0']) {
+            return Err(ApiError::new(
+                ErrorKind::InvalidRequestPath,
+                format!("resource {name} segment {:?} is not a plain name", seg.chars().take(64).collect::<String>()),
+            ));
+        }
+    }
+    Ok(format!("{repo}/{kind}/{tag}"))
+}
+
 /// The token of a resource request: attested session first, then Bearer.
 fn request_token(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     if let Some(id) = session_cookie(headers) {
@@ -56,11 +71,15 @@ pub(crate) async fn get_resource(
     Query(query): Query<Map<String, Value>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let result = get_resource_inner(state.clone(), [repo, kind, tag], query, headers).await;
+    let result = match resource_key(&repo, &kind, &tag) {
+        Ok(_) => get_resource_inner(state.clone(), [repo, kind, tag], query, headers).await,
+        Err(e) => Err(e),
+    };
     state.metrics.resource_read(match &result {
         Ok(_) => "released",
         Err(e) if e.kind == ErrorKind::PolicyDeny => "denied",
         Err(e) if e.detail.starts_with("resource not found") => "not_found",
+        Err(e) if matches!(e.kind, ErrorKind::TokenNotFound | ErrorKind::TokenVerifierError) => "unauthenticated",
         Err(_) => "error",
     });
     result
@@ -121,7 +140,7 @@ pub(crate) async fn put_resource(
 ) -> Result<Response, ApiError> {
     let who = state.admin.authorize(&headers, uri.path(), state.now())?;
     let body = body_bytes(&state, body)?;
-    let key = format!("{repo}/{kind}/{tag}");
+    let key = resource_key(&repo, &kind, &tag)?;
     let worker = state.clone();
     let k = key.clone();
     tokio::task::spawn_blocking(move || worker.store.put(Namespace::Resources, &k, &body))
@@ -140,7 +159,7 @@ pub(crate) async fn delete_resource(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let who = state.admin.authorize(&headers, uri.path(), state.now())?;
-    let key = format!("{repo}/{kind}/{tag}");
+    let key = resource_key(&repo, &kind, &tag)?;
     let worker = state.clone();
     let k = key.clone();
     let existed = tokio::task::spawn_blocking(move || worker.store.delete(Namespace::Resources, &k))

@@ -196,6 +196,10 @@ async fn unknown_resource_and_bad_paths_are_reported() {
     let detail = expect_error(fetch(&c, &kbs.url, "default/key/missing").await, 401, "PluginInternalError").await;
     assert!(detail.contains("resource not found"), "{detail}");
     expect_error(fetch(&c, &kbs.url, "default/key").await, 404, "InvalidRequestPath").await;
+    // An encoded slash does not make a deeper path, neither for reads nor for admin writes.
+    let detail = expect_error(fetch(&c, &kbs.url, "default%2Fkey/1/x").await, 404, "InvalidRequestPath").await;
+    assert!(detail.contains("repository"), "{detail}");
+    expect_error(put_resource(&kbs, "a/b%2Fc/d", b"v").await, 404, "InvalidRequestPath").await;
     let resp = c.get(format!("{}/kbs/v0/nebula-ca/x", kbs.url)).send().await.unwrap();
     expect_error(resp, 404, "PluginNotFound").await;
 }
