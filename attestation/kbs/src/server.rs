@@ -238,8 +238,10 @@ impl Kbs {
         router(self.state.clone())
     }
 
-    /// Bind every configured socket and serve until the process ends; the
-    /// returned handle tells the bound addresses and stops the server.
+    /// Bind every configured socket and serve in background tasks; the
+    /// returned handle tells the bound addresses and stops the server. Must
+    /// be called inside a tokio runtime. Refuses plain HTTP on a non-loopback
+    /// address unless `insecure_http` is set.
     pub fn start(&self) -> Result<Running> {
         let http = &self.state.config.http_server;
         let tls = match (&http.private_key, &http.certificate) {

@@ -184,7 +184,9 @@ async fn sample_tee_is_denied_by_policy_unless_allowed() {
     let token = rcar_sample(&c, &kbs.url, &key).await;
     assert_eq!(claims_of(&token)["submods"]["cpu0"]["ear.status"], "contraindicated");
     let detail = expect_error(fetch(&c, &kbs.url, "default/key/1").await, 401, "PolicyDeny").await;
-    assert!(detail.contains("rule"), "the denial names the rule: {detail}");
+    // The denial names the failing rules and why.
+    assert!(detail.contains("rule affirming") && detail.contains("contraindicated"), "{detail}");
+    assert!(detail.contains("sample-tee"), "{detail}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -113,3 +113,49 @@ async fn tdx_vector_is_rejected_after_its_collateral_expired() {
     let detail = expect_error(attest_with(&kbs, "tdx", tdx_evidence()).await, 401, "AttestationError").await;
     assert!(detail.contains("tdx evidence verification failed"), "{detail}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snp_vector_with_its_measurement_registered_gets_the_resource() {
+    let hooks = TestHooks {
+        fixed_time: Some(datetime!(2026-11-15 0:00 UTC)),
+        report_data: Some(hex::decode(SNP_REPORT_DATA).unwrap()),
+        ..TestHooks::default()
+    };
+    let kbs = start_with(base_config(), hooks);
+    assert_eq!(put_resource(&kbs, "snp/key/1", b"for the genoa guest").await.status(), 200);
+    let key = TeeKeyPair::generate(TeeKeyAlgorithm::EcP521).unwrap();
+    let pk = serde_json::to_value(key.public_key()).unwrap();
+    let body_for = |nonce: &str| {
+        json!({
+            "runtime-data": {"nonce": nonce, "tee-pubkey": pk},
+            "tee-evidence": {"primary_evidence": snp_evidence(), "additional_evidence": ""},
+        })
+    };
+
+    // Without reference values the measurement is unknown: warning, and no release.
+    let c = client();
+    let nonce = auth(&c, &kbs.url, "snp").await;
+    let token = attest_raw(&c, &kbs.url, &body_for(&nonce)).await.json::<Value>().await.unwrap()["token"].clone();
+    assert_eq!(claims_of(token.as_str().unwrap())["submods"]["cpu0"]["ear.status"], "warning");
+    let resp = c.get(format!("{}/kbs/v0/resource/snp/key/1", kbs.url)).send().await.unwrap();
+    expect_error(resp, 401, "PolicyDeny").await;
+
+    // Register the launch measurement; a new attestation is affirming and gets the secret.
+    let payload = base64::engine::general_purpose::STANDARD
+        .encode(json!({"snp_launch_measurement": [SNP_MEASUREMENT]}).to_string());
+    let resp = reqwest::Client::new()
+        .post(format!("{}/kbs/v0/reference-value", kbs.url))
+        .bearer_auth(admin_token(&kbs))
+        .json(&json!({"version": "0.1.0", "type": "sample", "payload": payload}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let c = client();
+    let nonce = auth(&c, &kbs.url, "snp").await;
+    let token = attest_raw(&c, &kbs.url, &body_for(&nonce)).await.json::<Value>().await.unwrap()["token"].clone();
+    assert_eq!(claims_of(token.as_str().unwrap())["submods"]["cpu0"]["ear.status"], "affirming");
+    let resp = c.get(format!("{}/kbs/v0/resource/snp/key/1", kbs.url)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(key.decrypt(&resp.json().await.unwrap()).unwrap().as_slice(), b"for the genoa guest");
+}

@@ -1,7 +1,8 @@
-//! Crash safety of the built `arca-kbs` binary: kill -9 during a loop of
-//! admin resource writes, restart on the same data directory, and read
-//! every acknowledged write back, through the filesystem store and through
-//! an attested GET over HTTP.
+//! The built `arca-kbs` binary: crash safety (kill -9 during a loop of
+//! admin resource writes, restart on the same data directory, every
+//! acknowledged write read back through the filesystem store and through an
+//! attested GET over HTTP), first-start key files, the non-loopback refusal
+//! and the example configuration.
 
 mod common;
 
@@ -17,9 +18,14 @@ use serde_json::json;
 
 /// Start the binary on an ephemeral port; returns the child and its base URL.
 fn spawn_kbs(data_dir: &Path) -> (Child, String) {
+    spawn_kbs_with(data_dir, &["--allow-sample-tee"])
+}
+
+fn spawn_kbs_with(data_dir: &Path, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_arca-kbs"))
-        .args(["--listen", "127.0.0.1:0", "--allow-sample-tee", "--data-dir"])
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -130,4 +136,23 @@ fn binary_refuses_non_loopback_plain_http_and_creates_keys() {
     assert_eq!(mode & 0o777, 0o600);
     let pem = std::fs::read_to_string(data.path().join("admin-key.pem")).unwrap();
     assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_serves_with_the_example_config() {
+    let data = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/kbs.toml");
+    let (mut child, url) = spawn_kbs_with(data.path(), &["--config", example, "--log-json"]);
+    let c = reqwest::Client::new();
+    assert_eq!(c.get(format!("{url}/healthz")).send().await.unwrap().status(), 200);
+    // The example keeps the sample TEE denied: a sample guest gets no secret.
+    let admin = token_with(&data_dir_admin_key(data.path()), json!({"role": "admin"}));
+    let resp = c.post(format!("{url}/kbs/v0/resource/demo/key/1")).bearer_auth(admin).body("s").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let guest = client();
+    rcar_sample(&guest, &url, &TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap()).await;
+    let resp = guest.get(format!("{url}/kbs/v0/resource/demo/key/1")).send().await.unwrap();
+    expect_error(resp, 401, "PolicyDeny").await;
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
