@@ -29,9 +29,12 @@
 //! the Rego text was most of an evaluation's cost, so each policy is parsed
 //! once into a regorus [`Engine`] that is kept in memory; an evaluation
 //! clones that engine (a cheap copy: the parsed modules are shared through
-//! `Arc`) and sets its own input and data on the clone. (Adding the
-//! per-call data makes regorus redo its rule analysis on the clone before
-//! evaluating; that step remains per call, the parse does not.) Every evaluation
+//! `Arc`) and sets its own input and data on the clone. Adding data makes
+//! regorus redo its rule analysis on the clone; for attestation policies the
+//! data (reference values and config) rarely changes, so the analysed engine
+//! for the last data is kept too and reused while the data is equal. The
+//! resource policy's data (the resource path and query) differs per call, so
+//! it is analysed per call. Every evaluation
 //! still reads the policy text from the store (one small read) and uses the
 //! cached engine only when its text is byte-for-byte the stored text,
 //! otherwise it parses the stored text and replaces the cache entry. So a
@@ -219,6 +222,22 @@ struct Prepared {
     text: String,
     /// Policy loaded, no input, no data, no extension.
     engine: Engine,
+    /// Attestation policies: the engine with the last data set and analysed.
+    warm: RwLock<Option<Arc<Warm>>>,
+}
+
+impl Prepared {
+    fn new(text: &str, engine: Engine) -> Prepared {
+        Prepared { text: text.to_string(), engine, warm: RwLock::new(None) }
+    }
+}
+
+/// An attestation-policy engine with `data` (reference values and config) set,
+/// `query_reference_value` bound to the same reference values, and the regorus
+/// analysis done: what a clone needs is only the input.
+struct Warm {
+    data: Value,
+    engine: Engine,
 }
 
 /// Parsed policies by kind and id; shared by clones of a [`PolicyEngine`].
@@ -323,9 +342,29 @@ impl PolicyEngine {
                 return Ok(Arc::clone(p));
             }
         }
-        let prepared = Arc::new(Prepared { text: text.to_string(), engine: Self::parse(id, text)? });
+        let prepared = Arc::new(Prepared::new(text, Self::parse(id, text)?));
         self.remember(key, Arc::clone(&prepared));
         Ok(prepared)
+    }
+
+    /// A clone of `prepared`'s engine with `data` set and analysed, needing only
+    /// input. Reference values change rarely, so the analysed engine for the last
+    /// `data` is kept and reused while `data` is equal; otherwise it is built now.
+    fn warm(prepared: &Prepared, id: &str, data: Value, reference: &Map<String, Value>) -> Result<Engine> {
+        {
+            let warm = prepared.warm.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(w) = warm.as_ref().filter(|w| w.data == data) {
+                return Ok(w.engine.clone());
+            }
+        }
+        let mut engine = prepared.engine.clone();
+        Self::bind_reference(&mut engine, id, reference)?;
+        engine.add_data(regorus::Value::from(data.clone())).map_err(|e| engine_err(id, e))?;
+        // Any query runs the analysis; this one evaluates no rule, so no input is needed.
+        engine.eval_query("true".to_string(), false).map_err(|e| engine_err(id, e))?;
+        let warm = Arc::new(Warm { data, engine: engine.clone() });
+        *prepared.warm.write().unwrap_or_else(PoisonError::into_inner) = Some(warm);
+        Ok(engine)
     }
 
     fn remember(&self, key: (Kind, String), prepared: Arc<Prepared>) {
@@ -419,7 +458,7 @@ impl PolicyEngine {
         Self::check_id(id)?;
         let engine = self.check(Kind::Attestation, id, rego)?;
         self.store.put(Namespace::AttestationPolicy, id, rego.as_bytes())?;
-        self.remember((Kind::Attestation, id.to_string()), Arc::new(Prepared { text: rego.to_string(), engine }));
+        self.remember((Kind::Attestation, id.to_string()), Arc::new(Prepared::new(rego, engine)));
         Ok(())
     }
 
@@ -447,7 +486,7 @@ impl PolicyEngine {
     pub fn set_resource_policy(&self, rego: &str) -> Result<()> {
         let engine = self.check(Kind::Resource, RESOURCE_POLICY_KEY, rego)?;
         self.store.put(Namespace::ResourcePolicy, RESOURCE_POLICY_KEY, rego.as_bytes())?;
-        let prepared = Arc::new(Prepared { text: rego.to_string(), engine });
+        let prepared = Arc::new(Prepared::new(rego, engine));
         self.remember((Kind::Resource, RESOURCE_POLICY_KEY.to_string()), prepared);
         Ok(())
     }
@@ -474,11 +513,11 @@ impl PolicyEngine {
         reference: &Map<String, Value>,
     ) -> Result<Appraisal> {
         let rego = self.attestation_policy(policy_id)?;
-        let mut engine = self.prepared(Kind::Attestation, policy_id, &rego)?.engine.clone();
-        Self::bind_reference(&mut engine, policy_id, reference)?;
-        let input = json!({ tee: claims });
+        let prepared = self.prepared(Kind::Attestation, policy_id, &rego)?;
         let data = json!({ "reference": reference, "config": self.config() });
-        let reasons = Self::eval(&mut engine, policy_id, input, data, "reasons")?;
+        let mut engine = Self::warm(&prepared, policy_id, data, reference)?;
+        engine.set_input(regorus::Value::from(json!({ tee: claims })));
+        let reasons = Self::rule_value(&mut engine, policy_id, "reasons")?;
         let reasons = strings_of(policy_id, &reasons)?;
         let trust_vector = Self::trust_vector(&mut engine, policy_id)?;
         Ok(Appraisal { trust_vector, status: trust_vector.status(), policy_id: policy_id.to_string(), reasons })
