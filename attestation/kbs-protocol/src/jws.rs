@@ -68,10 +68,16 @@ impl SigningKey {
     }
 
     /// The key as PKCS#8 PEM.
+    ///
+    /// Ed25519 keys are written as RFC 8410 version 1 (seed only, the form
+    /// `openssl genpkey -algorithm ed25519` writes): the version 2 form with
+    /// the public key embedded is refused by common tools (Python
+    /// `cryptography`, and so trustee's `kbs-client` scripts).
     pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
         let pem = match self {
             SigningKey::Es256(k) => k.to_pkcs8_pem(LineEnding::LF),
-            SigningKey::Ed25519(k) => k.to_pkcs8_pem(LineEnding::LF),
+            SigningKey::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes { secret_key: k.to_bytes(), public_key: None }
+                .to_pkcs8_pem(LineEnding::LF),
         };
         // Encoding a valid in-memory key into PKCS#8 has no failure case.
         pem.expect("PKCS#8 encoding of a valid key")
