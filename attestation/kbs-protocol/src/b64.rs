@@ -23,3 +23,10 @@ pub(crate) fn url_encode(bytes: impl AsRef<[u8]>) -> String {
 pub(crate) fn url_decode(what: &'static str, text: &str) -> Result<Vec<u8>> {
     URL.decode(text).map_err(|e| Error::malformed(what, format!("not base64url: {e}")))
 }
+
+/// Standard base64 with padding (RFC 7517 `x5c`).
+pub(crate) fn std_decode(what: &'static str, text: &str) -> Result<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| Error::malformed(what, format!("not standard base64: {e}")))
+}

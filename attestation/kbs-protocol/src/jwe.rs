@@ -357,8 +357,8 @@ fn unwrap_with_kek(
 /// [`TeeKeyPair::decrypt`](crate::tee_key::TeeKeyPair::decrypt) accepts.
 pub const SUPPORTED_ALGS: [&str; 3] = [ALG_RSA_OAEP_256, ALG_RSA1_5, ALG_ECDH_ES_A256KW];
 
-/// RSA public key of `tee_pubkey` re-labelled for `alg` (helper for callers
-/// that want to force RSA1_5 for an old client's key).
+/// `tee_pubkey` with its `alg` replaced (e.g. an RSA key re-labelled
+/// `RSA1_5` to encrypt for a client that only handles that).
 pub fn with_alg(tee_pubkey: &TeePubKey, alg: &str) -> TeePubKey {
     let mut k = tee_pubkey.clone();
     match &mut k {

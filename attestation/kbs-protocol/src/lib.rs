@@ -23,9 +23,13 @@
 //! returns [`Error`] instead of panicking; secret keys are zeroized on drop
 //! and never printed by `Debug`.
 
+pub mod admin;
 mod b64;
+pub mod ear;
 mod error;
 pub mod jwe;
+pub mod jwk;
+pub mod jws;
 pub mod messages;
 pub mod tee_key;
 

@@ -279,26 +279,44 @@ pub struct Response {
 
 /// The error kinds of the KBS, named like trustee's so clients can match on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[allow(missing_docs)] // each variant is the error type name of the wire protocol
 pub enum ErrorKind {
+    /// The admin authenticator could not be set up.
     AdminAuthInitialization,
+    /// An admin request was not authorized.
     AdminAuthAccess,
+    /// Attestation failed (also: protocol version mismatch, bad session).
     AttestationError,
+    /// The HTTP server failed to start.
     HTTPFailed,
+    /// The HTTPS server failed to start.
     HTTPSFailed,
+    /// The request path names no endpoint (HTTP 404).
     InvalidRequestPath,
+    /// The resource could not be encrypted to the TEE key.
     JweError,
+    /// The plugin manager could not be set up.
     PluginManagerInitialization,
+    /// The path names no plugin (HTTP 404).
     PluginNotFound,
+    /// A plugin failed (e.g. resource not found).
     PluginInternalError,
+    /// The resource policy denied the request.
     PolicyDeny,
+    /// A policy could not be parsed.
     ParsePolicyError,
+    /// The policy engine failed.
     PolicyEngineError,
+    /// The reference value store failed.
     RvpsError,
+    /// A body could not be (de)serialized.
     SerdeError,
+    /// The storage backend could not be set up.
     StorageBackendInitialization,
+    /// No attestation token was presented.
     TokenNotFound,
+    /// The attestation token did not verify.
     TokenVerifierError,
+    /// Metrics could not be gathered.
     PrometheusError,
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The public half travels in [`RuntimeData::tee_pubkey`](crate::messages::RuntimeData),
 //! bound into the hardware evidence; the KBS encrypts each resource to it
-//! with [`jwe::encrypt`](crate::jwe::encrypt) and the TEE opens the reply
+//! with [`jwe::encrypt`] and the TEE opens the reply
 //! with [`TeeKeyPair::decrypt`].
 
 use std::fmt;
