@@ -71,9 +71,8 @@ pub fn mint_admin_token_at(key: &SigningKey, options: &AdminTokenOptions, iat: i
         iat,
         exp: iat.saturating_add(ttl),
     };
-    let claims = serde_json::to_value(&claims)
-        .map_err(|e| Error::Invalid { what: "admin token claims", detail: e.to_string() })?;
-    let token = jws::sign(key, &claims, serde_json::Map::new()).map_err(Error::jose("signing the admin token"))?;
+    let token =
+        jws::sign(key, &claims.to_value(), serde_json::Map::new()).map_err(Error::jose("signing the admin token"))?;
     Ok(Zeroizing::new(token))
 }
 
@@ -83,8 +82,8 @@ pub enum AdminCredential {
     Token(Zeroizing<String>),
     /// A private key: each call sends a fresh token of [`PER_CALL_TOKEN_TTL`].
     SigningKey {
-        /// The admin key (Ed25519 or P-256).
-        key: SigningKey,
+        /// The admin key (Ed25519 or P-256), boxed: it is large beside a token.
+        key: Box<SigningKey>,
         /// Claims of the tokens (its `ttl` is ignored: per-call tokens are short-lived).
         claims: AdminTokenOptions,
     },
@@ -235,7 +234,8 @@ impl AdminClient {
 
     /// Read the reference values stored under `name` (`GET /kbs/v0/reference-value/<name>`).
     pub async fn get_reference_value(&self, name: &str) -> Result<serde_json::Value> {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')) {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        {
             return Err(Error::Invalid {
                 what: "reference value name",
                 detail: format!("expected ASCII letters, digits and - _ . :, found {name:?}"),
@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn minted_admin_tokens_verify_with_the_public_key_and_carry_the_claims() {
-        let key = SigningKey::generate_ed25519().unwrap();
+        let key = SigningKey::generate_ed25519();
         let options = AdminTokenOptions {
             role: "operator".into(),
             ttl: Duration::from_secs(600),
@@ -290,14 +290,14 @@ mod tests {
         check_times(&claims, 1_700_000_599, 0).unwrap();
         assert!(check_times(&claims, 1_700_000_601, 0).is_err());
 
-        let other = SigningKey::generate_ed25519().unwrap();
+        let other = SigningKey::generate_ed25519();
         let wrong = arca_kbs_protocol::jws::VerifyingKey::from_jwk(&other.public_jwk()).unwrap();
         assert!(verify(&token, &[wrong]).is_err());
     }
 
     #[test]
     fn admin_token_options_are_checked() {
-        let key = SigningKey::generate_ed25519().unwrap();
+        let key = SigningKey::generate_ed25519();
         let no_role = AdminTokenOptions { role: String::new(), ..Default::default() };
         assert!(mint_admin_token(&key, &no_role).is_err());
         let no_ttl = AdminTokenOptions { ttl: Duration::ZERO, ..Default::default() };

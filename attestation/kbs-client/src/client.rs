@@ -182,7 +182,8 @@ impl<A: Attester> KbsClient<A> {
         };
         let what = "POST /kbs/v0/attest";
         let response = send(self.http.post(self.url.route("/attest")).json(&attestation), what).await?;
-        let body = Zeroizing::new(read_limited(check_status(response, what).await?, MAX_TOKEN_SIZE + 1024, what).await?);
+        let body =
+            Zeroizing::new(read_limited(check_status(response, what).await?, MAX_TOKEN_SIZE + 1024, what).await?);
         let reply: AttestationToken = serde_json::from_slice(&body)
             .map_err(|e| Error::protocol(what, format!("expected {{\"token\": \"<JWT>\"}}: {e}")))?;
         let reply = Zeroizing::new(reply.token);
@@ -262,8 +263,9 @@ pub fn selected_hash_algorithm(extra_params: &serde_json::Value) -> Result<HashA
     let object = match extra_params {
         serde_json::Value::Null => return Ok(HashAlgorithm::Sha384),
         serde_json::Value::String(s) if s.trim().is_empty() => return Ok(HashAlgorithm::Sha384),
-        serde_json::Value::String(s) => serde_json::from_str::<serde_json::Value>(s)
-            .map_err(|e| Error::protocol(what, format!("expected \"\" or a JSON object, found unparsable text: {e}")))?,
+        serde_json::Value::String(s) => serde_json::from_str::<serde_json::Value>(s).map_err(|e| {
+            Error::protocol(what, format!("expected \"\" or a JSON object, found unparsable text: {e}"))
+        })?,
         other => other.clone(),
     };
     let Some(map) = object.as_object() else {
@@ -277,7 +279,9 @@ pub fn selected_hash_algorithm(extra_params: &serde_json::Value) -> Result<HashA
                 format!("expected selected-hash-algorithm one of {SUPPORTED_HASH_ALGORITHMS:?}, found {name:?}"),
             )
         }),
-        Some(other) => Err(Error::protocol(what, format!("expected selected-hash-algorithm as a string, found {other}"))),
+        Some(other) => {
+            Err(Error::protocol(what, format!("expected selected-hash-algorithm as a string, found {other}")))
+        }
     }
 }
 
@@ -292,7 +296,10 @@ pub fn check_init_data(text: &str) -> Result<()> {
         });
     }
     if text.trim().is_empty() {
-        return Err(Error::Invalid { what: "init-data", detail: "expected a TOML document, found nothing".to_string() });
+        return Err(Error::Invalid {
+            what: "init-data",
+            detail: "expected a TOML document, found nothing".to_string(),
+        });
     }
     Ok(())
 }

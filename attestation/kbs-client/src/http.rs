@@ -31,7 +31,11 @@ pub struct HttpOptions {
 
 impl Default for HttpOptions {
     fn default() -> Self {
-        HttpOptions { extra_root_pem: None, connect_timeout: Duration::from_secs(10), request_timeout: Duration::from_secs(60) }
+        HttpOptions {
+            extra_root_pem: None,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -121,7 +125,10 @@ impl std::fmt::Display for ResourcePath {
 
 /// Build the reqwest client: rustls (ring), optional extra roots, timeouts,
 /// and a cookie store when `cookies` (the RCAR session cookie).
-pub(crate) fn build_client(options: &HttpOptions, cookies: Option<std::sync::Arc<reqwest::cookie::Jar>>) -> Result<reqwest::Client> {
+pub(crate) fn build_client(
+    options: &HttpOptions,
+    cookies: Option<std::sync::Arc<reqwest::cookie::Jar>>,
+) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .user_agent(concat!("arca-kbs-client/", env!("CARGO_PKG_VERSION")))
@@ -224,8 +231,13 @@ mod tests {
     #[test]
     fn resource_paths_have_three_safe_segments() {
         assert_eq!(ResourcePath::parse("default/key/1").unwrap().as_str(), "default/key/1");
-        assert_eq!(ResourcePath::parse("/my_repo/resource_type/123abc").unwrap().as_str(), "my_repo/resource_type/123abc");
-        for bad in ["default/key", "a/b/c/d", "a//c", "a/../c", "a/./c", "a/b/c?x=1", "a/b/c#f", "a/b%2F/c", "", "a/b/ c"] {
+        assert_eq!(
+            ResourcePath::parse("/my_repo/resource_type/123abc").unwrap().as_str(),
+            "my_repo/resource_type/123abc"
+        );
+        for bad in
+            ["default/key", "a/b/c/d", "a//c", "a/../c", "a/./c", "a/b/c?x=1", "a/b/c#f", "a/b%2F/c", "", "a/b/ c"]
+        {
             let err = ResourcePath::parse(bad).unwrap_err();
             assert!(matches!(err, Error::InvalidResourcePath { .. }), "{bad}: {err}");
         }

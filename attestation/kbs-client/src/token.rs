@@ -29,7 +29,10 @@ impl Token {
     pub fn parse(raw: &str) -> Result<Self> {
         let raw = raw.trim();
         if raw.len() > MAX_TOKEN_SIZE {
-            return Err(Error::protocol("attestation token", format!("{} bytes, more than {MAX_TOKEN_SIZE}", raw.len())));
+            return Err(Error::protocol(
+                "attestation token",
+                format!("{} bytes, more than {MAX_TOKEN_SIZE}", raw.len()),
+            ));
         }
         let (_, claims) =
             arca_kbs_protocol::jws::decode_unverified(raw).map_err(Error::jose("reading the attestation token"))?;
@@ -60,8 +63,8 @@ impl Token {
 
     /// The token's claims, decoded without verification (for display and policy debugging).
     pub fn claims_unverified(&self) -> Result<serde_json::Value> {
-        let (_, claims) =
-            arca_kbs_protocol::jws::decode_unverified(&self.raw).map_err(Error::jose("reading the attestation token"))?;
+        let (_, claims) = arca_kbs_protocol::jws::decode_unverified(&self.raw)
+            .map_err(Error::jose("reading the attestation token"))?;
         Ok(claims)
     }
 }
@@ -83,7 +86,7 @@ mod tests {
     use arca_kbs_protocol::jws::{sign, SigningKey};
 
     fn token_with(claims: serde_json::Value) -> String {
-        let key = SigningKey::generate_es256().unwrap();
+        let key = SigningKey::generate_es256();
         sign(&key, &claims, serde_json::Map::new()).unwrap()
     }
 

@@ -42,9 +42,9 @@ pub struct ConfigArgs {
     /// Ed25519 private key (PKCS#8 PEM): each call sends a fresh 5-minute token signed with it.
     #[arg(long)]
     pub auth_private_key: Option<PathBuf>,
-    /// `role` claim of the tokens signed with --auth-private-key.
-    #[arg(long, default_value = "admin", requires = "auth_private_key")]
-    pub role: String,
+    /// `role` claim of the tokens signed with --auth-private-key [default: admin].
+    #[arg(long, conflicts_with = "admin_token_file")]
+    pub role: Option<String>,
     #[command(subcommand)]
     pub command: ConfigCommand,
 }
@@ -199,7 +199,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "d" => 86400,
         other => return Err(format!("expected the unit s, m, h or d, found {other:?}")),
     };
-    let secs = n.checked_mul(scale).filter(|s| *s > 0).ok_or_else(|| format!("expected a positive lifetime, found {text:?}"))?;
+    let secs = n
+        .checked_mul(scale)
+        .filter(|s| *s > 0)
+        .ok_or_else(|| format!("expected a positive lifetime, found {text:?}"))?;
     Ok(Duration::from_secs(secs))
 }
 
@@ -239,7 +242,7 @@ mod tests {
         assert_eq!(a.cert_file, Some(PathBuf::from("ca.pem")));
         let KbsCommand::Config(c) = a.command else { panic!("not config") };
         assert_eq!(c.auth_private_key, Some(PathBuf::from("admin.pem")));
-        assert_eq!(c.role, "admin");
+        assert_eq!(c.role, None);
         assert!(matches!(c.command, ConfigCommand::SetResource { ref path, .. } if path == "default/key/1"));
 
         let a = parse(&["config", "--admin-token-file", "t.jwt", "set-attestation-policy", "--policy-file", "p.rego"])
@@ -280,9 +283,20 @@ mod tests {
     #[test]
     fn admin_authentication_is_required_and_exclusive() {
         assert!(parse(&["config", "delete-resource", "--path", "a/b/c"]).is_err());
-        assert!(parse(&["config", "--admin-token-file", "t", "--auth-private-key", "k", "delete-resource", "--path", "a/b/c"])
-            .is_err());
-        assert!(parse(&["config", "--admin-token-file", "t", "--role", "x", "delete-resource", "--path", "a/b/c"]).is_err());
+        assert!(parse(&[
+            "config",
+            "--admin-token-file",
+            "t",
+            "--auth-private-key",
+            "k",
+            "delete-resource",
+            "--path",
+            "a/b/c"
+        ])
+        .is_err());
+        assert!(
+            parse(&["config", "--admin-token-file", "t", "--role", "x", "delete-resource", "--path", "a/b/c"]).is_err()
+        );
         parse(&["config", "--auth-private-key", "k", "--role", "ops", "delete-resource", "--path", "a/b/c"]).unwrap();
     }
 
@@ -295,7 +309,9 @@ mod tests {
         }
         parse(&["config", "--admin-token-file", "t", "set-resource-policy", "--policy-file", "p.rego"]).unwrap();
         assert!(parse(&["config", "--admin-token-file", "t", "set-resource-policy"]).is_err());
-        assert!(parse(&["config", "--admin-token-file", "t", "set-resource-policy", "--allow-all", "--deny-all"]).is_err());
+        assert!(
+            parse(&["config", "--admin-token-file", "t", "set-resource-policy", "--allow-all", "--deny-all"]).is_err()
+        );
     }
 
     #[test]
@@ -322,8 +338,18 @@ mod tests {
         let a = parse(&["get-resource", "--path", "a/b/c", "algorithm = \"sha384\""]).unwrap();
         assert!(matches!(a.command, KbsCommand::GetResource(ref g) if g.init_data_text.is_some()));
         assert!(parse(&["get-resource", "--path", "a/b/c", "--init-data", "f", "text"]).is_err());
-        assert!(parse(&["get-resource", "--tee-key-file", "k", "--attestation-token", "t", "--path", "a/b/c", "--init-data", "f"])
-            .is_err());
+        assert!(parse(&[
+            "get-resource",
+            "--tee-key-file",
+            "k",
+            "--attestation-token",
+            "t",
+            "--path",
+            "a/b/c",
+            "--init-data",
+            "f"
+        ])
+        .is_err());
     }
 
     #[test]
@@ -331,7 +357,8 @@ mod tests {
         let a = parse(&["admin-token", "--auth-private-key", "k.pem"]).unwrap();
         let KbsCommand::AdminToken(t) = a.command else { panic!("not admin-token") };
         assert_eq!((t.role.as_str(), t.ttl, t.output), ("admin", Duration::from_secs(3600), None));
-        let a = parse(&["admin-token", "--auth-private-key", "k", "--ttl", "15m", "--iss", "me", "--aud", "kbs"]).unwrap();
+        let a =
+            parse(&["admin-token", "--auth-private-key", "k", "--ttl", "15m", "--iss", "me", "--aud", "kbs"]).unwrap();
         let KbsCommand::AdminToken(t) = a.command else { panic!("not admin-token") };
         assert_eq!((t.ttl, t.iss.as_deref(), t.aud.as_deref()), (Duration::from_secs(900), Some("me"), Some("kbs")));
         assert!(parse(&["admin-token", "--auth-private-key", "k", "--ttl", "0"]).is_err());

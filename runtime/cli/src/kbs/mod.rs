@@ -76,7 +76,11 @@ pub fn run(args: KbsArgs) -> ExitCode {
 
 async fn execute(args: KbsArgs) -> Outcome {
     let http = HttpOptions {
-        extra_root_pem: args.cert_file.as_deref().map(|p| read_file(p, MAX_KEY_FILE, "certificate file")).transpose()?,
+        extra_root_pem: args
+            .cert_file
+            .as_deref()
+            .map(|p| read_file(p, MAX_KEY_FILE, "certificate file"))
+            .transpose()?,
         ..HttpOptions::default()
     };
     match args.command {
@@ -94,8 +98,11 @@ async fn run_config(url: &str, http: &HttpOptions, config: ConfigArgs) -> Outcom
             AdminCredential::token(&text)?
         }
         (None, Some(path)) => AdminCredential::SigningKey {
-            key: read_signing_key(path)?,
-            claims: AdminTokenOptions { role: config.role.clone(), ..AdminTokenOptions::default() },
+            key: Box::new(read_signing_key(path)?),
+            claims: AdminTokenOptions {
+                role: config.role.clone().unwrap_or_else(|| "admin".to_string()),
+                ..AdminTokenOptions::default()
+            },
         },
         (None, None) => return Err(Failure::Input("--admin-token-file or --auth-private-key is required".into())),
     };
@@ -139,7 +146,9 @@ async fn run_config(url: &str, http: &HttpOptions, config: ConfigArgs) -> Outcom
                 )
             } else if as_bool {
                 serde_json::Value::from(
-                    value.parse::<bool>().map_err(|e| Failure::Input(format!("{value:?} is not true or false: {e}")))?,
+                    value
+                        .parse::<bool>()
+                        .map_err(|e| Failure::Input(format!("{value:?} is not true or false: {e}")))?,
                 )
             } else {
                 serde_json::Value::String(value)
@@ -182,7 +191,8 @@ async fn get_resource(url: &str, http: &HttpOptions, get: GetResourceArgs) -> Ou
 }
 
 async fn run_attest(url: &str, http: &HttpOptions, attest: AttestArgs) -> Outcome {
-    let init_data = attest.init_data.as_deref().map(|f| read_text(f, MAX_INIT_DATA_SIZE as u64, "init-data file")).transpose()?;
+    let init_data =
+        attest.init_data.as_deref().map(|f| read_text(f, MAX_INIT_DATA_SIZE as u64, "init-data file")).transpose()?;
     let options = ClientOptions { http: http.clone(), init_data, ..ClientOptions::default() };
     let client = match &attest.tee_key_file {
         Some(path) if path.exists() => KbsClient::with_tee_key(url, SampleAttester, read_tee_key(path)?, options)?,
