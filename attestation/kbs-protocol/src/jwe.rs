@@ -42,6 +42,9 @@ pub const MAX_PROTECTED_LEN: usize = 8 * 1024;
 /// Longest `encrypted_key` accepted, in base64url characters (RSA-4096 needs 683).
 pub const MAX_ENCRYPTED_KEY_LEN: usize = 1024;
 
+/// Most members accepted in each unprotected header (`unprotected`, `header`).
+pub const MAX_UNPROTECTED_MEMBERS: usize = 64;
+
 const CEK_LEN: usize = 32;
 const IV_LEN: usize = 12;
 const TAG_LEN: usize = 16;
@@ -218,7 +221,12 @@ pub(crate) fn decrypt(key: &PrivateKey, response: &Response) -> Result<Zeroizing
     // The JOSE header is the union of the protected, shared unprotected and
     // per-recipient headers, whose member names must be disjoint (RFC 7516 §7.2.1).
     for extra in [&response.unprotected, &response.header].into_iter().flatten() {
-        Error::check_size("JWE unprotected header members", extra.len(), 64)?;
+        if extra.len() > MAX_UNPROTECTED_MEMBERS {
+            return Err(Error::malformed(
+                "JWE unprotected header",
+                format!("{} members, at most {MAX_UNPROTECTED_MEMBERS} allowed", extra.len()),
+            ));
+        }
         for (name, value) in extra {
             if name == "crit" || header.insert(name.clone(), value.clone()).is_some() {
                 return Err(Error::malformed(
@@ -413,6 +421,21 @@ mod tests {
         assert!(matches!(c.decrypt(&r), Err(Error::KeyMismatch { .. })));
         assert!(encrypt(&with_alg(&a.public_key(), "ECDH-ES"), b"x").is_err());
         assert!(encrypt(&with_alg(&a.public_key(), "RSA-OAEP-256"), b"x").is_err());
+    }
+
+    #[test]
+    fn header_union_is_disjoint() {
+        let k = TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap();
+        let r = encrypt(&k.public_key(), b"x").unwrap();
+        let mut dup = r.clone();
+        dup.header = Some([("alg".to_string(), json!("RSA1_5"))].into_iter().collect());
+        assert!(matches!(k.decrypt(&dup), Err(Error::Malformed { .. })));
+        let mut crit = r.clone();
+        crit.unprotected = Some([("crit".to_string(), json!(["b64"]))].into_iter().collect());
+        assert!(k.decrypt(&crit).is_err());
+        let mut extra = r.clone();
+        extra.unprotected = Some([("kid".to_string(), json!("k"))].into_iter().collect());
+        assert_eq!(k.decrypt(&extra).unwrap().as_slice(), b"x", "unprotected members outside AAD are allowed");
     }
 
     #[test]
