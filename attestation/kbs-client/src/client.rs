@@ -8,7 +8,7 @@ use arca_kbs_protocol::messages::{
 use arca_kbs_protocol::tee_key::{TeeKeyAlgorithm, TeeKeyPair};
 use arca_kbs_protocol::PROTOCOL_VERSION;
 use arca_verifier::binding::{runtime_data_digest, HashAlgorithm};
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderValue, AUTHORIZATION};
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
@@ -238,9 +238,6 @@ async fn fetch_resource(
     bearer.set_sensitive(true);
     let request = http.get(url.route(&format!("/resource/{path}"))).header(AUTHORIZATION, bearer);
     let response = check_status(send(request, &what).await?, &what).await?;
-    if let Some(kind) = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        tracing::trace!(content_type = kind, "resource reply");
-    }
     // base64url inflates by 4/3; the JSON members and header add a little.
     let limit = max_resource_size / 3 * 4 + 64 * 1024;
     let body = read_limited(response, limit, &what).await?;

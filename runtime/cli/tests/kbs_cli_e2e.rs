@@ -175,6 +175,13 @@ async fn attest_then_fetch_with_the_token_and_key() {
         &claims_of(&out)["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["runtime_data_claims"]["tee-pubkey"];
     assert_eq!(pubkey, &evidence["runtime_data_claims"]["tee-pubkey"]);
 
+    // The key file alone: a new attestation with that key.
+    let before = kbs.attestations("sample").await;
+    let (code, out, err) = kbs_cli(url, &["get-resource", "--path", "r/t/1", "--tee-key-file", &tee_key]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(STANDARD.decode(out.trim()).unwrap(), b"passport");
+    assert_eq!(kbs.attestations("sample").await, before + 1);
+
     // Trustee's positional init-data text is accepted too.
     let (code, out, err) =
         kbs_cli(url, &["get-resource", "--path", "r/t/1", "version = \"0.1.0\"\nalgorithm = \"sha384\"\n"]).await;

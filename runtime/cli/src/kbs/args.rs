@@ -135,8 +135,9 @@ pub struct GetResourceArgs {
     /// Resource path <repository>/<type>/<tag>.
     #[arg(long)]
     pub path: String,
-    /// TEE private key (PEM). With --attestation-token: the key the token was issued for.
-    #[arg(long, requires = "attestation_token")]
+    /// TEE private key (PEM) to attest with instead of a fresh one; with
+    /// --attestation-token, the key the token was issued for.
+    #[arg(long)]
     pub tee_key_file: Option<PathBuf>,
     /// Attestation token file: fetch with it (passport mode) instead of attesting.
     #[arg(long, requires = "tee_key_file")]
@@ -333,7 +334,8 @@ mod tests {
         assert!(matches!(a.command, KbsCommand::GetResource(ref g) if g.attestation_token.is_none()));
         parse(&["get-resource", "--path", "a/b/c", "--tee-key-file", "k", "--attestation-token", "t"]).unwrap();
         assert!(parse(&["get-resource", "--path", "a/b/c", "--attestation-token", "t"]).is_err());
-        assert!(parse(&["get-resource", "--path", "a/b/c", "--tee-key-file", "k"]).is_err());
+        let a = parse(&["get-resource", "--path", "a/b/c", "--tee-key-file", "k"]).unwrap();
+        assert!(matches!(a.command, KbsCommand::GetResource(ref g) if g.tee_key_file.is_some()));
         parse(&["get-resource", "--path", "a/b/c", "--init-data", "init.toml"]).unwrap();
         let a = parse(&["get-resource", "--path", "a/b/c", "algorithm = \"sha384\""]).unwrap();
         assert!(matches!(a.command, KbsCommand::GetResource(ref g) if g.init_data_text.is_some()));

@@ -177,13 +177,17 @@ async fn get_resource(url: &str, http: &HttpOptions, get: GetResourceArgs) -> Ou
             let token = Token::parse(&read_secret_text(token_file, MAX_TOKEN_SIZE as u64, "attestation token file")?)?;
             PassportClient::new(url, http)?.get_resource_with_token(&get.path, &token, &tee_key).await?
         }
-        _ => {
+        (key_file, _) => {
             let init_data = match (&get.init_data, get.init_data_text) {
                 (Some(file), _) => Some(read_text(file, MAX_INIT_DATA_SIZE as u64, "init-data file")?),
                 (None, text) => text,
             };
             let options = ClientOptions { http: http.clone(), init_data, ..ClientOptions::default() };
-            KbsClient::new(url, SampleAttester, options)?.get_resource(&get.path).await?
+            let client = match key_file {
+                Some(path) => KbsClient::with_tee_key(url, SampleAttester, read_tee_key(path)?, options)?,
+                None => KbsClient::new(url, SampleAttester, options)?,
+            };
+            client.get_resource(&get.path).await?
         }
     };
     let encoded = Zeroizing::new(STANDARD.encode(&*resource));
