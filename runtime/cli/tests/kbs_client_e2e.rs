@@ -239,3 +239,17 @@ async fn a_kbs_that_refuses_the_sample_tee_says_so() {
     let err = KbsClient::new(&gone, SampleAttester, ClientOptions::default()).unwrap().attest().await.unwrap_err();
     assert!(matches!(err, Error::Transport { .. }) && err.to_string().contains("POST /kbs/v0/auth"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_not_reused() {
+    let mut config = sample_config();
+    config.attestation_token.duration_min = 0;
+    let kbs = start(config);
+    let c = client(&kbs, ClientOptions::default());
+    let first = c.token().await.unwrap();
+    let exp = first.expires_at().unwrap();
+    assert!(!first.is_usable_at(exp), "a token is not used at its exp");
+    let second = c.token().await.unwrap();
+    assert_ne!(first.as_str(), second.as_str(), "the expired token was reused");
+    assert_eq!(kbs.attestations("sample").await, 2);
+}
