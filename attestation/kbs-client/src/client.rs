@@ -142,11 +142,25 @@ impl<A: Attester> KbsClient<A> {
                     }
                     tracing::debug!(resource = %path, attempt, error = %e, "resource refused with 401; attesting again");
                     attempt += 1;
-                    token = self.attest().await?;
+                    token = self.replace_token(&token).await?;
                 }
                 result => return result,
             }
         }
+    }
+
+    /// A new token in place of `refused`: a fresh attestation, unless a
+    /// concurrent caller already replaced it while this one waited.
+    async fn replace_token(&self, refused: &Token) -> Result<Token> {
+        let mut slot = self.token.lock().await;
+        if let Some(current) = slot.as_ref() {
+            if current.as_str() != refused.as_str() && current.is_usable_at(now_unix()) {
+                return Ok(current.clone());
+            }
+        }
+        let token = self.handshake().await?;
+        *slot = Some(token.clone());
+        Ok(token)
     }
 
     /// One RCAR handshake: `/auth`, evidence over the runtime-data digest, `/attest`.

@@ -90,7 +90,7 @@ async fn a_token_the_kbs_no_longer_trusts_is_replaced_by_one_new_attestation() {
     let first = start(sample_config());
     admin(&first).set_resource("default/key/1", b"from the first server").await.unwrap();
     let addr = first.running.addrs[0];
-    let c = client(&first, ClientOptions::default());
+    let c = std::sync::Arc::new(client(&first, ClientOptions::default()));
     assert_eq!(c.get_resource("default/key/1").await.unwrap().as_slice(), b"from the first server");
 
     // Another server (its own token key and sessions) on the same address.
@@ -99,7 +99,16 @@ async fn a_token_the_kbs_no_longer_trusts_is_replaced_by_one_new_attestation() {
     config.http_server.sockets = vec![addr];
     let second = start_with_retry(config);
     admin(&second).set_resource("default/key/1", b"from the second server").await.unwrap();
-    assert_eq!(c.get_resource("default/key/1").await.unwrap().as_slice(), b"from the second server");
+    // Concurrent callers all hold the refused token; one attestation replaces it for all.
+    let fetches: Vec<_> = (0..4)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.get_resource("default/key/1").await })
+        })
+        .collect();
+    for fetch in fetches {
+        assert_eq!(fetch.await.unwrap().unwrap().as_slice(), b"from the second server");
+    }
     assert_eq!(second.attestations("sample").await, 1);
 }
 
@@ -252,4 +261,21 @@ async fn an_expired_token_is_not_reused() {
     let second = c.token().await.unwrap();
     assert_ne!(first.as_str(), second.as_str(), "the expired token was reused");
     assert_eq!(kbs.attestations("sample").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_fetches_share_one_attestation() {
+    let kbs = start(sample_config());
+    admin(&kbs).set_resource("default/key/1", b"shared").await.unwrap();
+    let c = std::sync::Arc::new(client(&kbs, ClientOptions::default()));
+    let fetches: Vec<_> = (0..8)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.get_resource("default/key/1").await })
+        })
+        .collect();
+    for fetch in fetches {
+        assert_eq!(fetch.await.unwrap().unwrap().as_slice(), b"shared");
+    }
+    assert_eq!(kbs.attestations("sample").await, 1);
 }
