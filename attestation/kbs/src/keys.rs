@@ -43,6 +43,23 @@ fn key_error(path: &Path, detail: impl Into<String>) -> Error {
     Error::Config { path: path.to_path_buf(), detail: detail.into() }
 }
 
+/// PKCS#8 PEM of `key`. Ed25519 keys are written as RFC 8410 version 1
+/// (seed only, the form `openssl genpkey -algorithm ed25519` writes): the
+/// version 2 form with the public key embedded is refused by common tools
+/// (Python `cryptography`, trustee's `kbs-client`), and the admin key is
+/// meant to be used by them.
+pub fn encode_pkcs8(key: &SigningKey) -> std::result::Result<zeroize::Zeroizing<String>, String> {
+    match key {
+        SigningKey::Ed25519(k) => {
+            use ed25519::pkcs8::spki::der::pem::LineEnding;
+            use ed25519::pkcs8::EncodePrivateKey;
+            let v1 = ed25519::pkcs8::KeypairBytes { secret_key: k.to_bytes(), public_key: None };
+            v1.to_pkcs8_pem(LineEnding::LF).map_err(|e| e.to_string())
+        }
+        other => Ok(other.to_pkcs8_pem()),
+    }
+}
+
 /// Read a PKCS#8 PEM signing key.
 pub fn read_key(path: &Path) -> Result<SigningKey> {
     let meta = std::fs::metadata(path).map_err(|e| key_error(path, format!("cannot read key: {e}")))?;
@@ -62,7 +79,7 @@ pub fn load_or_create(path: &Path, generate: impl FnOnce() -> SigningKey) -> Res
         return Ok(KeyFile { path: path.to_path_buf(), key: read_key(path)?, created: false });
     }
     let key = generate();
-    let pem = key.to_pkcs8_pem();
+    let pem = encode_pkcs8(&key).map_err(|e| key_error(path, format!("cannot encode key: {e}")))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| key_error(dir, format!("cannot create directory: {e}")))?;
     let tmp = path.with_extension("pem.tmp");

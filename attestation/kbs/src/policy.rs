@@ -25,6 +25,25 @@
 //! evaluated once on empty input before it is stored, so syntax errors,
 //! unknown functions and a wrong package are rejected at upload.
 //!
+//! **Caching.** The KBS evaluates two policies per attestation, and parsing
+//! the Rego text was most of an evaluation's cost, so each policy is parsed
+//! once into a regorus [`Engine`] that is kept in memory; an evaluation
+//! clones that engine (a cheap copy: the parsed modules are shared through
+//! `Arc`) and sets its own input and data on the clone. Adding data makes
+//! regorus redo its rule analysis on the clone; for attestation policies the
+//! data (reference values and config) rarely changes, so the analysed engine
+//! for the last data is kept too and reused while the data is equal. The
+//! resource policy's data (the resource path and query) differs per call, so
+//! it is analysed per call. Every evaluation
+//! still reads the policy text from the store (one small read) and uses the
+//! cached engine only when its text is byte-for-byte the stored text,
+//! otherwise it parses the stored text and replaces the cache entry. So a
+//! policy changed through another [`PolicyEngine`] over the same store (or
+//! another process sharing the directory) takes effect on the next
+//! evaluation, and an engine is never used with a text other than the one
+//! it was parsed from. The setters put the compiled engine into the cache
+//! right after storing.
+//!
 //! The embedded defaults are `policies/attestation-default.rego` and
 //! `policies/resource-default.rego`; their headers document every value.
 //!
@@ -35,7 +54,8 @@
 //! the worst tier of the eight claims (none < affirming < warning <
 //! contraindicated), as EAR's `ear.status` is derived.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use regorus::Engine;
 use serde::{Deserialize, Serialize};
@@ -191,17 +211,47 @@ impl Decision {
 }
 
 /// Which policy a Rego text is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     Attestation,
     Resource,
 }
 
+/// A parsed policy and the text it was parsed from.
+struct Prepared {
+    text: String,
+    /// Policy loaded, no input, no data, no extension.
+    engine: Engine,
+    /// Attestation policies: the engine with the last data set and analysed.
+    warm: RwLock<Option<Arc<Warm>>>,
+}
+
+impl Prepared {
+    fn new(text: &str, engine: Engine) -> Prepared {
+        Prepared { text: text.to_string(), engine, warm: RwLock::new(None) }
+    }
+}
+
+/// An attestation-policy engine with `data` (reference values and config) set,
+/// `query_reference_value` bound to the same reference values, and the regorus
+/// analysis done: what a clone needs is only the input.
+struct Warm {
+    data: Value,
+    engine: Engine,
+}
+
+/// Parsed policies by kind and id; shared by clones of a [`PolicyEngine`].
+type Cache = RwLock<HashMap<(Kind, String), Arc<Prepared>>>;
+
 /// Policy storage and evaluation.
+///
+/// Clones share the store and the cache of parsed policies (see the module
+/// documentation, "Caching").
 #[derive(Clone)]
 pub struct PolicyEngine {
     store: Arc<dyn Store>,
     allow_sample_tee: bool,
+    cache: Arc<Cache>,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -238,7 +288,7 @@ fn strings_of(id: &str, v: &regorus::Value) -> Result<Vec<String>> {
 impl PolicyEngine {
     /// Policies kept in `store`; the sample TEE is not allowed.
     pub fn new(store: Arc<dyn Store>) -> PolicyEngine {
-        PolicyEngine { store, allow_sample_tee: false }
+        PolicyEngine { store, allow_sample_tee: false, cache: Arc::default() }
     }
 
     /// Pass `attestation_service.allow_sample_tee` to the policies (`data.config.allow_sample_tee`).
@@ -251,8 +301,8 @@ impl PolicyEngine {
         json!({ "allow_sample_tee": self.allow_sample_tee })
     }
 
-    /// A regorus engine with `rego` loaded as `id` and `query_reference_value` bound to `reference`.
-    fn load(id: &str, rego: &str, reference: &Map<String, Value>) -> Result<Engine> {
+    /// A regorus engine with `rego` parsed as `id` (package checked), nothing else set.
+    fn parse(id: &str, rego: &str) -> Result<Engine> {
         let parse_err = |detail: String| Error::ParsePolicy { id: id.to_string(), detail };
         if rego.len() > MAX_POLICY_SIZE {
             return Err(Error::TooLarge { what: "policy", found: rego.len(), limit: MAX_POLICY_SIZE });
@@ -263,6 +313,11 @@ impl PolicyEngine {
         if package != "data.policy" {
             return Err(parse_err(format!("expected package policy, found {}", package.trim_start_matches("data."))));
         }
+        Ok(engine)
+    }
+
+    /// Bind `query_reference_value` to `reference` in `engine` (a fresh clone of a parsed policy).
+    fn bind_reference(engine: &mut Engine, id: &str, reference: &Map<String, Value>) -> Result<()> {
         let reference = reference.clone();
         engine
             .add_extension(
@@ -274,8 +329,48 @@ impl PolicyEngine {
                     Ok(regorus::Value::from(value))
                 }),
             )
-            .map_err(|e| engine_err(id, e))?;
+            .map_err(|e| engine_err(id, e))
+    }
+
+    /// The parsed engine for policy `id` of `kind` whose text is `text`: from the
+    /// cache when the cached text is `text`, else parsed now and cached.
+    fn prepared(&self, kind: Kind, id: &str, text: &str) -> Result<Arc<Prepared>> {
+        let key = (kind, id.to_string());
+        {
+            let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(p) = cache.get(&key).filter(|p| p.text == text) {
+                return Ok(Arc::clone(p));
+            }
+        }
+        let prepared = Arc::new(Prepared::new(text, Self::parse(id, text)?));
+        self.remember(key, Arc::clone(&prepared));
+        Ok(prepared)
+    }
+
+    /// A clone of `prepared`'s engine with `data` set and analysed, needing only
+    /// input. Reference values change rarely, so the analysed engine for the last
+    /// `data` is kept and reused while `data` is equal; otherwise it is built now.
+    fn warm(prepared: &Prepared, id: &str, data: Value, reference: &Map<String, Value>) -> Result<Engine> {
+        {
+            let warm = prepared.warm.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(w) = warm.as_ref().filter(|w| w.data == data) {
+                return Ok(w.engine.clone());
+            }
+        }
+        let mut engine = prepared.engine.clone();
+        Self::bind_reference(&mut engine, id, reference)?;
+        engine.add_data(regorus::Value::from(data.clone())).map_err(|e| engine_err(id, e))?;
+        // Any query runs the analysis; this one evaluates no rule, so no input is needed.
+        engine.eval_query("true".to_string(), false).map_err(|e| engine_err(id, e))?;
+        let warm = Arc::new(Warm { data, engine: engine.clone() });
+        *prepared.warm.write().unwrap_or_else(PoisonError::into_inner) = Some(warm);
         Ok(engine)
+    }
+
+    fn remember(&self, key: (Kind, String), prepared: Arc<Prepared>) {
+        // A poisoned lock only means a panic elsewhere while holding it; the map
+        // itself is always whole (entries are replaced, never edited).
+        self.cache.write().unwrap_or_else(PoisonError::into_inner).insert(key, prepared);
     }
 
     fn eval(engine: &mut Engine, id: &str, input: Value, data: Value, rule: &str) -> Result<regorus::Value> {
@@ -323,25 +418,29 @@ impl PolicyEngine {
         })
     }
 
-    fn check(&self, kind: Kind, id: &str, rego: &str) -> Result<()> {
+    /// Parse `rego` and evaluate it once on empty input; the parsed engine (before evaluation) on success.
+    fn check(&self, kind: Kind, id: &str, rego: &str) -> Result<Engine> {
         let as_parse = |e: Error| match e {
             Error::PolicyEngine { id, detail } => Error::ParsePolicy { id, detail },
             other => other,
         };
-        let mut engine = Self::load(id, rego, &Map::new())?;
+        let parsed = Self::parse(id, rego)?;
+        let mut engine = parsed.clone();
         match kind {
             Kind::Attestation => {
+                Self::bind_reference(&mut engine, id, &Map::new())?;
                 let data = json!({ "reference": {}, "config": self.config() });
                 Self::eval(&mut engine, id, json!({}), data, "reasons").map_err(as_parse)?;
                 Self::trust_vector(&mut engine, id).map_err(as_parse)?;
             }
             Kind::Resource => {
+                Self::bind_reference(&mut engine, id, &Map::new())?;
                 let data = json!({ "plugin": "resource", "resource-path": [], "query": {}, "config": self.config() });
                 Self::eval(&mut engine, id, json!({}), data, "allow").map_err(as_parse)?;
                 Self::rule_value(&mut engine, id, "deny").map_err(as_parse)?;
             }
         }
-        Ok(())
+        Ok(parsed)
     }
 
     fn check_id(id: &str) -> Result<()> {
@@ -357,8 +456,10 @@ impl PolicyEngine {
     /// Compile-check and store attestation policy `id`.
     pub fn set_attestation_policy(&self, id: &str, rego: &str) -> Result<()> {
         Self::check_id(id)?;
-        self.check(Kind::Attestation, id, rego)?;
-        self.store.put(Namespace::AttestationPolicy, id, rego.as_bytes())
+        let engine = self.check(Kind::Attestation, id, rego)?;
+        self.store.put(Namespace::AttestationPolicy, id, rego.as_bytes())?;
+        self.remember((Kind::Attestation, id.to_string()), Arc::new(Prepared::new(rego, engine)));
+        Ok(())
     }
 
     /// Attestation policy `id`: the stored one, or the embedded default for `default`.
@@ -383,8 +484,11 @@ impl PolicyEngine {
 
     /// Compile-check and store the resource policy.
     pub fn set_resource_policy(&self, rego: &str) -> Result<()> {
-        self.check(Kind::Resource, RESOURCE_POLICY_KEY, rego)?;
-        self.store.put(Namespace::ResourcePolicy, RESOURCE_POLICY_KEY, rego.as_bytes())
+        let engine = self.check(Kind::Resource, RESOURCE_POLICY_KEY, rego)?;
+        self.store.put(Namespace::ResourcePolicy, RESOURCE_POLICY_KEY, rego.as_bytes())?;
+        let prepared = Arc::new(Prepared::new(rego, engine));
+        self.remember((Kind::Resource, RESOURCE_POLICY_KEY.to_string()), prepared);
+        Ok(())
     }
 
     /// The resource policy: the stored one, or the embedded default.
@@ -409,10 +513,11 @@ impl PolicyEngine {
         reference: &Map<String, Value>,
     ) -> Result<Appraisal> {
         let rego = self.attestation_policy(policy_id)?;
-        let mut engine = Self::load(policy_id, &rego, reference)?;
-        let input = json!({ tee: claims });
+        let prepared = self.prepared(Kind::Attestation, policy_id, &rego)?;
         let data = json!({ "reference": reference, "config": self.config() });
-        let reasons = Self::eval(&mut engine, policy_id, input, data, "reasons")?;
+        let mut engine = Self::warm(&prepared, policy_id, data, reference)?;
+        engine.set_input(regorus::Value::from(json!({ tee: claims })));
+        let reasons = Self::rule_value(&mut engine, policy_id, "reasons")?;
         let reasons = strings_of(policy_id, &reasons)?;
         let trust_vector = Self::trust_vector(&mut engine, policy_id)?;
         Ok(Appraisal { trust_vector, status: trust_vector.status(), policy_id: policy_id.to_string(), reasons })
@@ -427,7 +532,9 @@ impl PolicyEngine {
     ) -> Result<Decision> {
         let rego = self.resource_policy()?;
         let id = RESOURCE_POLICY_KEY;
-        let mut engine = Self::load(id, &rego, &Map::new())?;
+        let mut engine = self.prepared(Kind::Resource, id, &rego)?.engine.clone();
+        // Resource policies may call it too; it answers `[]` there, as at upload.
+        Self::bind_reference(&mut engine, id, &Map::new())?;
         let data = json!({ "plugin": "resource", "resource-path": path, "query": query, "config": self.config() });
         let allow = Self::eval(&mut engine, id, token_claims.clone(), data, "allow")?;
         if allow == regorus::Value::Bool(true) {

@@ -259,8 +259,8 @@ impl Kbs {
                 ));
             }
         }
-        let handle = axum_server::Handle::new();
-        let mut addrs = Vec::new();
+        // Bind every socket before serving any, so a bad address leaves nothing running.
+        let mut listeners = Vec::new();
         for addr in &http.sockets {
             let listener = TcpListener::bind(addr)
                 .map_err(|e| config_error(Path::new("[http_server] sockets"), format!("cannot bind {addr}: {e}")))?;
@@ -270,6 +270,11 @@ impl Kbs {
             let local = listener
                 .local_addr()
                 .map_err(|e| config_error(Path::new("[http_server] sockets"), format!("{addr}: {e}")))?;
+            listeners.push((listener, local));
+        }
+        let handle = axum_server::Handle::new();
+        let mut addrs = Vec::new();
+        for (listener, local) in listeners {
             addrs.push(local);
             let app = self.router().into_make_service();
             let h = handle.clone();

@@ -430,3 +430,135 @@ fn oversized_policy_is_rejected() {
     let err = e.set_resource_policy(&big).unwrap_err();
     assert!(matches!(err, Error::TooLarge { what: "policy", .. }), "{err}");
 }
+
+/// `PolicyEngine` is shared by the server's request handlers across threads.
+#[test]
+fn policy_engine_is_send_and_sync() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<PolicyEngine>();
+}
+
+/// An attestation policy whose every output names its generation `g`, and
+/// whose `sourced-data` is the number of reference values under `x` (so the
+/// per-call binding of `query_reference_value` is visible too).
+fn generation_policy(g: i8) -> String {
+    format!(
+        "package policy\nimport rego.v1\n\
+         trust_claims := {{\"executables\": {g}, \"hardware\": {g}, \"configuration\": {g}, \
+         \"sourced-data\": count(query_reference_value(\"x\"))}}\n\
+         reasons := {{\"generation {g}\"}}\n"
+    )
+}
+
+fn generation_resource_policy(path_head: &str) -> String {
+    format!("package policy\nimport rego.v1\ndefault allow := false\nallow if data[\"resource-path\"][0] == \"{path_head}\"\n")
+}
+
+#[test]
+fn cached_engine_picks_up_a_newly_set_policy_immediately() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(FsStore::open(dir.path()).unwrap());
+    let e = PolicyEngine::new(Arc::clone(&store));
+    // Another engine over the same store, with its own cache, warmed before the change.
+    let other = PolicyEngine::new(Arc::clone(&store));
+    let claims = snp_milan();
+    let refs = reference(json!({"x": ["a", "b"]}));
+    let path = ["alpha", "key", "one"];
+    let affirming = token(&[("snp", Status::Affirming)]);
+
+    for engine in [&e, &other] {
+        assert_eq!(engine.appraise("snp", &claims, &refs).unwrap().trust_vector, tv(33, 2, 2));
+        assert!(engine.authorize_resource(&affirming, &path, &Map::new()).unwrap().allow);
+    }
+
+    for g in [5, 7, 5] {
+        e.set_attestation_policy("default", &generation_policy(g)).unwrap();
+        e.set_resource_policy(&generation_resource_policy(if g == 7 { "beta" } else { "alpha" })).unwrap();
+        for engine in [&e, &other] {
+            let a = engine.appraise("snp", &claims, &refs).unwrap();
+            let expected = TrustVector { sourced_data: 2, ..tv(g, g, g) };
+            assert_eq!((a.trust_vector, a.reasons), (expected, vec![format!("generation {g}")]), "generation {g}");
+            let d = engine.authorize_resource(&json!({}), &path, &Map::new()).unwrap();
+            assert_eq!(d.allow, g != 7, "generation {g}: {d:?}");
+        }
+    }
+
+    // A rejected upload leaves the cached policy in force.
+    assert!(e.set_attestation_policy("default", "package policy\ntrust_claims := {").is_err());
+    assert_eq!(other.appraise("snp", &claims, &refs).unwrap().reasons, vec!["generation 5".to_string()]);
+    assert_eq!(e.appraise("snp", &claims, &refs).unwrap().reasons, vec!["generation 5".to_string()]);
+
+    // Written behind both engines' backs (as another process would): seen on the next call.
+    store.put(arca_kbs::storage::Namespace::AttestationPolicy, "default", generation_policy(9).as_bytes()).unwrap();
+    for engine in [&e, &other] {
+        assert_eq!(engine.appraise("snp", &claims, &refs).unwrap().trust_vector.executables, 9);
+    }
+}
+
+/// Releases paths under `even` in even generations, under `odd` in odd ones; denials name the generation.
+fn parity_resource_policy(g: i8) -> String {
+    let head = if g % 2 == 0 { "even" } else { "odd" };
+    format!(
+        "package policy\nimport rego.v1\ndefault allow := false\nallow if data[\"resource-path\"][0] == \"{head}\"\n\
+         deny contains \"parity: generation {g}\" if not allow\n"
+    )
+}
+
+#[test]
+fn concurrent_appraisals_while_the_policy_is_replaced_see_whole_policies() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(FsStore::open(dir.path()).unwrap());
+    let readers = PolicyEngine::new(Arc::clone(&store));
+    let writer = PolicyEngine::new(Arc::clone(&store));
+    writer.set_attestation_policy("default", &generation_policy(2)).unwrap();
+    writer.set_resource_policy(&parity_resource_policy(2)).unwrap();
+    let claims = Arc::new(sample());
+    let done = Arc::new(AtomicBool::new(false));
+
+    let threads: Vec<_> = (0..4usize)
+        .map(|t| {
+            let (e, claims, done) = (readers.clone(), Arc::clone(&claims), Arc::clone(&done));
+            std::thread::spawn(move || {
+                // Each thread has its own reference values: `t` of them under `x`.
+                let refs = reference(json!({ "x": (0..t).map(|i| i.to_string()).collect::<Vec<_>>() }));
+                let mut seen = std::collections::BTreeSet::new();
+                let mut calls = 0u32;
+                while !done.load(Ordering::Acquire) || calls < 5 {
+                    let a = e.appraise("sample", &claims, &refs).expect("appraisal during replacement");
+                    let g = a.trust_vector.executables;
+                    let expected = TrustVector { sourced_data: t as i8, ..tv(g, g, g) };
+                    assert_eq!(a.trust_vector, expected, "thread {t}: a mix of policies or of reference values");
+                    assert_eq!(a.reasons, vec![format!("generation {g}")], "thread {t}");
+                    let d = e.authorize_resource(&json!({}), &["even", "k", "v"], &Map::new()).unwrap();
+                    if !d.allow {
+                        // Only odd generations deny, and they say which generation they are.
+                        let odd = d.reason.strip_prefix("parity: generation ").and_then(|g| g.parse::<i8>().ok());
+                        assert!(odd.is_some_and(|g| g % 2 == 1), "thread {t}: {d:?}");
+                    }
+                    seen.insert(g);
+                    calls += 1;
+                }
+                seen
+            })
+        })
+        .collect();
+
+    for g in 3..=12 {
+        std::thread::sleep(std::time::Duration::from_millis(15));
+        writer.set_attestation_policy("default", &generation_policy(g)).unwrap();
+        writer.set_resource_policy(&parity_resource_policy(g)).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(15));
+    done.store(true, Ordering::Release);
+    let mut seen = std::collections::BTreeSet::new();
+    for t in threads {
+        seen.extend(t.join().expect("reader thread"));
+    }
+    assert!(seen.len() >= 2, "readers saw only generations {seen:?}; the replacement was not observed");
+    // After the last replacement, every engine evaluates the last policy.
+    let a = readers.appraise("sample", &claims, &Map::new()).unwrap();
+    assert_eq!(a.trust_vector, tv(12, 12, 12));
+    assert!(readers.authorize_resource(&json!({}), &["even", "k", "v"], &Map::new()).unwrap().allow);
+}
