@@ -6,6 +6,11 @@
 //! fits it into its TEE's report-data field
 //! ([`arca_verifier::binding::report_data_for`]) and returns the evidence as
 //! the JSON the KBS expects in `tee-evidence.primary_evidence`.
+//!
+//! The attester sees only the digest. That suffices for SNP, TDX, CCA and
+//! the sample TEE; an IBM SE attester also needs the challenge's nonce (the
+//! KBS puts an SE attestation request there), which this trait does not
+//! pass yet.
 
 use std::future::Future;
 
