@@ -298,3 +298,13 @@ async fn local_input_problems_exit_2_before_any_request() {
     assert_eq!(code, 2);
     assert_eq!(kbs.attestations("sample").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_base_path_is_reported_with_the_step_and_status() {
+    let kbs = start(sample_config());
+    let (code, out, err) = kbs_cli(&format!("{}/not-a-kbs", kbs.url), &["attest"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert_one_line_error(&out, &err);
+    assert!(err.contains("POST /kbs/v0/auth") && err.contains("HTTP 404"), "{err}");
+    assert!(err.contains("InvalidRequestPath"), "{err}");
+}
