@@ -1,10 +1,12 @@
 //! `arca`: the operator's command line.
 //!
-//! Today it verifies TEE evidence (`arca verify`); measuring launches and
-//! administering the KBS join it as those parts land. Exit codes: 0 success,
-//! 1 the evidence was read but did not verify, 2 the input could not be read
-//! or parsed (including bad arguments).
+//! It verifies TEE evidence (`arca verify`) and talks to a KBS (`arca kbs`:
+//! attest, fetch resources, administer); measuring launches joins it as that
+//! part lands. Exit codes: 0 success, 1 the evidence did not verify or the
+//! KBS refused, 2 the input could not be read or parsed (including bad
+//! arguments).
 
+mod kbs;
 mod verify;
 
 use std::process::ExitCode;
@@ -23,11 +25,14 @@ struct Cli {
 enum Command {
     /// Verify TEE evidence and print its claims as JSON.
     Verify(verify::VerifyArgs),
+    /// Talk to a Key Broker Service: attest, fetch resources, administer.
+    Kbs(kbs::KbsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Verify(args) => verify::run(&args),
+        Command::Kbs(args) => kbs::run(args),
     }
 }

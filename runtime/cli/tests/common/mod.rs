@@ -71,3 +71,5 @@ pub fn assert_one_line_error(stdout: &str, stderr: &str) {
     assert!(stdout.is_empty(), "stdout should be empty on failure: {stdout}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "expected one stderr line: {stderr}");
 }
+
+pub mod kbs;

@@ -1,0 +1,4 @@
+# Resource policy: release nothing.
+package policy
+
+default allow := false
