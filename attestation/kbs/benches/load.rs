@@ -1,0 +1,199 @@
+//! Load benchmark of `arca-kbs`: concurrent guests each doing a full RCAR
+//! handshake (auth, attest with the sample TEE) and a resource GET, against
+//! the release `arca-kbs` binary on loopback.
+//!
+//! Prints attestations per second, p50/p99 latency at 1, 16 and 64 clients,
+//! and the server's resident memory, beside the targets (at 64 clients
+//! ≥ 1,000 attestations/s and p99 ≤ 50 ms on 2 cores). No assertion: the
+//! figures are read, never checked by a timed test.
+//!
+//! Run by `cargo bench -p arca-kbs --bench load` (or `make bench`).
+//! Under `cargo test` (no `--bench` argument) it makes a short smoke run
+//! instead, so the whole path is still exercised by the test suite.
+//! `ARCA_BENCH_SECONDS` sets the measuring time per level (default 5).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arca_kbs_client::{
+    mint_admin_token, AdminClient, AdminCredential, AdminTokenOptions, ClientOptions, HttpOptions, KbsClient,
+    SampleAttester,
+};
+use arca_kbs_protocol::jws::SigningKey;
+
+const RESOURCE: &str = "default/bench/secret";
+const SECRET: &[u8] = b"bench-secret-value";
+
+/// The server process, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start() -> Server {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_arca-kbs"))
+            .args(["--listen", "127.0.0.1:0", "--allow-sample-tee", "--data-dir"])
+            .arg(data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start arca-kbs");
+        let stdout = child.stdout.take().expect("server stdout");
+        let mut url = None;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("listening on ") {
+                url = Some(rest.trim().to_string());
+                break;
+            }
+        }
+        let url = url.expect("arca-kbs printed no listening address");
+        Server { child, url, _data: data }
+    }
+
+    fn admin_key(&self) -> SigningKey {
+        let pem = std::fs::read_to_string(self._data.path().join("admin-key.pem")).expect("admin key");
+        SigningKey::from_pkcs8_pem(&pem).expect("admin key PEM")
+    }
+
+    /// (resident, peak resident) memory in KiB, from /proc.
+    fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+struct Level {
+    clients: usize,
+    done: usize,
+    failed: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Level {
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[rank.min(self.latencies.len() - 1)]
+    }
+    fn rate(&self) -> f64 {
+        self.done as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// One guest: repeated full RCAR handshakes, each followed by a resource GET.
+async fn guest(url: Arc<String>, until: Instant, max: Option<usize>) -> (Vec<Duration>, usize) {
+    let client = KbsClient::new(&url, SampleAttester, ClientOptions::default()).expect("client");
+    let (mut latencies, mut failed) = (Vec::new(), 0);
+    while Instant::now() < until && max.is_none_or(|m| latencies.len() + failed < m) {
+        let start = Instant::now();
+        let result = async {
+            client.attest().await?;
+            client.get_resource(RESOURCE).await
+        }
+        .await;
+        match result {
+            Ok(secret) if secret.as_slice() == SECRET => latencies.push(start.elapsed()),
+            Ok(_) => failed += 1,
+            Err(e) => {
+                failed += 1;
+                if failed == 1 {
+                    eprintln!("load: a guest's attestation failed: {e}");
+                }
+            }
+        }
+    }
+    (latencies, failed)
+}
+
+async fn run_level(url: &Arc<String>, clients: usize, seconds: f64, max_per_client: Option<usize>) -> Level {
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(seconds);
+    let tasks: Vec<_> = (0..clients).map(|_| tokio::spawn(guest(Arc::clone(url), until, max_per_client))).collect();
+    let mut level = Level { clients, done: 0, failed: 0, elapsed: Duration::ZERO, latencies: Vec::new() };
+    for task in tasks {
+        let (lat, failed) = task.await.expect("guest task");
+        level.done += lat.len();
+        level.failed += failed;
+        level.latencies.extend(lat);
+    }
+    level.elapsed = start.elapsed();
+    level.latencies.sort();
+    level
+}
+
+fn main() {
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let seconds: f64 = std::env::var("ARCA_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let server = Server::start();
+    let url = Arc::new(server.url.clone());
+    runtime.block_on(async {
+        let token = mint_admin_token(&server.admin_key(), &AdminTokenOptions::default()).expect("admin token");
+        let admin = AdminClient::new(&url, &HttpOptions::default(), AdminCredential::Token(token)).expect("admin");
+        admin.set_resource(RESOURCE, SECRET).await.expect("store the bench secret");
+    });
+
+    if !measuring {
+        // Smoke run under `cargo test`: the whole path, a few times, checked.
+        let level = runtime.block_on(run_level(&url, 4, 60.0, Some(3)));
+        assert_eq!(level.failed, 0, "smoke run: {} of {} attestations failed", level.failed, level.done + level.failed);
+        assert_eq!(level.done, 12);
+        println!("kbs load smoke run: 12 full attestations with resource fetch, all released the secret");
+        return;
+    }
+
+    // Warm up connections, policy caches and allocator.
+    runtime.block_on(run_level(&url, 8, 1.0, None));
+    println!("arca-kbs load, full RCAR (sample TEE) + resource GET per attestation, {seconds} s per level");
+    println!(
+        "{:>8} {:>10} {:>12} {:>10} {:>10} {:>8} {:>12}",
+        "clients", "done", "attest/s", "p50 ms", "p99 ms", "failed", "server RSS"
+    );
+    let mut last = None;
+    for clients in [1, 16, 64] {
+        let level = runtime.block_on(run_level(&url, clients, seconds, None));
+        let (rss, peak) = server.memory_kib();
+        println!(
+            "{:>8} {:>10} {:>12.0} {:>10.2} {:>10.2} {:>8} {:>8.1} MiB (peak {:.1} MiB)",
+            level.clients,
+            level.done,
+            level.rate(),
+            level.percentile(0.50).as_secs_f64() * 1e3,
+            level.percentile(0.99).as_secs_f64() * 1e3,
+            level.failed,
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0,
+        );
+        last = Some(level);
+    }
+    if let Some(level) = last {
+        println!(
+            "target at 64 clients: >= 1000 attest/s ({}), p99 <= 50 ms ({})",
+            if level.rate() >= 1000.0 { "met" } else { "NOT met" },
+            if level.percentile(0.99) <= Duration::from_millis(50) { "met" } else { "NOT met" },
+        );
+    }
+}
