@@ -35,14 +35,17 @@ fmt-check:
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## demo: verify the real SNP, TDX and CCA evidence in the shared vectors.
+## demo: verify the real SNP, TDX and CCA evidence in the shared vectors, then
+## run a KBS on loopback: store a secret, set policies, release it through RCAR.
 demo: deps
-	$(CARGO) build -p arca-cli --release
-	@scripts/demo.sh "$(CARGO_TARGET_DIR)/release/arca"
+	$(CARGO) build -p arca-cli -p arca-kbs
+	@scripts/demo.sh "$(CARGO_TARGET_DIR)/debug/arca"
+	@scripts/demo-kbs.sh "$(CARGO_TARGET_DIR)/debug"
 
-## bench: verification speed, ours against the reference verifier in the same run.
+## bench: verification speed (ours beside dcap-qvl in the same run), policy
+## evaluation, and KBS load (full RCAR + resource GET at 1, 16, 64 clients).
 bench: deps
-	$(CARGO) bench -p arca-verifier
+	$(CARGO) bench -p arca-verifier -p arca-kbs
 
 ## fuzz: run each fuzz target briefly (needs cargo-fuzz and a nightly toolchain).
 fuzz:
