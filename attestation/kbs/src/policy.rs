@@ -420,8 +420,17 @@ impl PolicyEngine {
     }
 
     /// Value of `data.policy.<name>`, `Undefined` when the policy does not define it.
+    ///
+    /// Evaluated as a rule path first (no query to parse and schedule, a
+    /// noticeable share of a policy evaluation); regorus refuses that for a
+    /// rule the policy does not declare, and then the same path is run as a
+    /// query, which yields `Undefined` for it (or the real error).
     fn rule_value(engine: &mut Engine, id: &str, name: &str) -> Result<regorus::Value> {
-        let results = engine.eval_query(format!("data.policy.{name}"), false).map_err(|e| engine_err(id, e))?;
+        let path = format!("data.policy.{name}");
+        if let Ok(value) = engine.eval_rule(path.clone()) {
+            return Ok(value);
+        }
+        let results = engine.eval_query(path, false).map_err(|e| engine_err(id, e))?;
         Ok(results
             .result
             .into_iter()
