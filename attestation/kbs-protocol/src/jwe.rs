@@ -91,8 +91,7 @@ pub fn encrypt(tee_pubkey: &TeePubKey, plaintext: &[u8]) -> Result<Response> {
             let peer = agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, peer.as_bytes());
             header.insert("alg".into(), json!(ALG_ECDH_ES_A256KW));
             header.insert("epk".into(), epk_json("P-256", eph_public.as_ref()));
-            agreement::agree_ephemeral(eph, &peer, |z| wrap_cek(z, &cek))
-                .map_err(|_| Error::Crypto("P-256 ECDH"))??
+            agreement::agree_ephemeral(eph, &peer, |z| wrap_cek(z, &cek)).map_err(|_| Error::Crypto("P-256 ECDH"))??
         }
         Recipient::P521(key) => {
             let eph = p521::ecdh::EphemeralSecret::random(&mut OsRng);

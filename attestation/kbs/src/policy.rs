@@ -236,12 +236,7 @@ struct Prepared {
 
 impl Prepared {
     fn new(text: &str, engine: Engine) -> Prepared {
-        Prepared {
-            text: text.to_string(),
-            engine,
-            warm: RwLock::new(None),
-            warm_resource: RwLock::new(HashMap::new()),
-        }
+        Prepared { text: text.to_string(), engine, warm: RwLock::new(None), warm_resource: RwLock::new(HashMap::new()) }
     }
 }
 
