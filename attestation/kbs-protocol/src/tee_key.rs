@@ -70,6 +70,9 @@ pub(crate) enum PrivateKey {
 /// A TEE's key pair. Secret material is zeroized on drop and never printed.
 pub struct TeeKeyPair {
     key: PrivateKey,
+    /// The public half, derived once: deriving an EC public key is a scalar
+    /// multiplication, and a client sends it with every attestation.
+    public: TeePubKey,
 }
 
 impl fmt::Debug for TeeKeyPair {
@@ -88,7 +91,12 @@ impl TeeKeyPair {
                 rsa::RsaPrivateKey::new(&mut OsRng, RSA_KEY_BITS).map_err(|e| Error::key("RSA key generation", e))?,
             )),
         };
-        Ok(TeeKeyPair { key })
+        Ok(TeeKeyPair::new(key))
+    }
+
+    fn new(key: PrivateKey) -> Self {
+        let public = public_of(&key);
+        TeeKeyPair { key, public }
     }
 
     /// Which algorithm the key is for.
@@ -102,21 +110,7 @@ impl TeeKeyPair {
 
     /// The public key as sent in the runtime data.
     pub fn public_key(&self) -> TeePubKey {
-        let alg = self.algorithm().jwe_alg().to_string();
-        match &self.key {
-            PrivateKey::P256(k) => {
-                let point = p256::EncodedPoint::from(k.public_key());
-                ec_pub("P-256", alg, point.as_bytes())
-            }
-            PrivateKey::P521(k) => {
-                let point = p521::EncodedPoint::from(k.public_key());
-                ec_pub("P-521", alg, point.as_bytes())
-            }
-            PrivateKey::Rsa(k) => {
-                use rsa::traits::PublicKeyParts;
-                TeePubKey::Rsa { alg, n: b64::url_encode(k.n().to_bytes_be()), e: b64::url_encode(k.e().to_bytes_be()) }
-            }
-        }
+        self.public.clone()
     }
 
     /// Decrypt a resource response encrypted to this key.
@@ -143,10 +137,10 @@ impl TeeKeyPair {
     pub fn from_pem(pem: &str) -> Result<Self> {
         Error::check_size("TEE key PEM", pem.len(), MAX_PEM_LEN)?;
         if let Ok(k) = p256::SecretKey::from_pkcs8_pem(pem) {
-            return Ok(TeeKeyPair { key: PrivateKey::P256(k) });
+            return Ok(TeeKeyPair::new(PrivateKey::P256(k)));
         }
         if let Ok(k) = p521::SecretKey::from_pkcs8_pem(pem) {
-            return Ok(TeeKeyPair { key: PrivateKey::P521(k) });
+            return Ok(TeeKeyPair::new(PrivateKey::P521(k)));
         }
         match rsa::RsaPrivateKey::from_pkcs8_pem(pem) {
             Ok(k) => {
@@ -159,9 +153,33 @@ impl TeeKeyPair {
                     });
                 }
                 k.validate().map_err(|e| Error::key("RSA private key", e))?;
-                Ok(TeeKeyPair { key: PrivateKey::Rsa(Box::new(k)) })
+                Ok(TeeKeyPair::new(PrivateKey::Rsa(Box::new(k))))
             }
             Err(e) => Err(Error::key("TEE key PEM (PKCS#8 P-256, P-521 or RSA)", e)),
+        }
+    }
+}
+
+fn public_of(key: &PrivateKey) -> TeePubKey {
+    let alg = match key {
+        PrivateKey::P256(_) => TeeKeyAlgorithm::EcP256,
+        PrivateKey::P521(_) => TeeKeyAlgorithm::EcP521,
+        PrivateKey::Rsa(_) => TeeKeyAlgorithm::RsaOaep256,
+    }
+    .jwe_alg()
+    .to_string();
+    match key {
+        PrivateKey::P256(k) => {
+            let point = p256::EncodedPoint::from(k.public_key());
+            ec_pub("P-256", alg, point.as_bytes())
+        }
+        PrivateKey::P521(k) => {
+            let point = p521::EncodedPoint::from(k.public_key());
+            ec_pub("P-521", alg, point.as_bytes())
+        }
+        PrivateKey::Rsa(k) => {
+            use rsa::traits::PublicKeyParts;
+            TeePubKey::Rsa { alg, n: b64::url_encode(k.n().to_bytes_be()), e: b64::url_encode(k.e().to_bytes_be()) }
         }
     }
 }

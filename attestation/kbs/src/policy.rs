@@ -33,8 +33,9 @@
 //! regorus redo its rule analysis on the clone; for attestation policies the
 //! data (reference values and config) rarely changes, so the analysed engine
 //! for the last data is kept too and reused while the data is equal. The
-//! resource policy's data (the resource path and query) differs per call, so
-//! it is analysed per call. Every evaluation
+//! resource policy's data (the resource path and query) differs between
+//! resources, but guests ask for the same few again and again, so an
+//! analysed engine is kept per distinct data (at most 256). Every evaluation
 //! still reads the policy text from the store (one small read) and uses the
 //! cached engine only when its text is byte-for-byte the stored text,
 //! otherwise it parses the stored text and replaces the cache entry. So a
@@ -217,6 +218,10 @@ enum Kind {
     Resource,
 }
 
+/// Most analysed resource-policy engines kept per policy text, one per
+/// distinct data (resource path, query). Beyond it the cache is cleared.
+const MAX_WARM_RESOURCE: usize = 256;
+
 /// A parsed policy and the text it was parsed from.
 struct Prepared {
     text: String,
@@ -224,11 +229,14 @@ struct Prepared {
     engine: Engine,
     /// Attestation policies: the engine with the last data set and analysed.
     warm: RwLock<Option<Arc<Warm>>>,
+    /// Resource policy: analysed engines by their data, serialised to JSON
+    /// (resource path, query and config).
+    warm_resource: RwLock<HashMap<String, Engine>>,
 }
 
 impl Prepared {
     fn new(text: &str, engine: Engine) -> Prepared {
-        Prepared { text: text.to_string(), engine, warm: RwLock::new(None) }
+        Prepared { text: text.to_string(), engine, warm: RwLock::new(None), warm_resource: RwLock::new(HashMap::new()) }
     }
 }
 
@@ -367,6 +375,33 @@ impl PolicyEngine {
         Ok(engine)
     }
 
+    /// A clone of the resource policy's engine with `data` set and analysed,
+    /// needing only input. Guests ask for the same few resources over and
+    /// over, so the analysed engine is kept per distinct `data` (at most
+    /// [`MAX_WARM_RESOURCE`]); the analysis was most of an authorization's
+    /// cost. The input (token claims) is set on the clone, never cached.
+    fn warm_resource(prepared: &Prepared, id: &str, data: Value) -> Result<Engine> {
+        let key = data.to_string();
+        {
+            let warm = prepared.warm_resource.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(engine) = warm.get(&key) {
+                return Ok(engine.clone());
+            }
+        }
+        let mut engine = prepared.engine.clone();
+        // Resource policies may call it too; it answers `[]` there, as at upload.
+        Self::bind_reference(&mut engine, id, &Map::new())?;
+        engine.add_data(regorus::Value::from(data)).map_err(|e| engine_err(id, e))?;
+        // Any query runs the analysis; this one evaluates no rule, so no input is needed.
+        engine.eval_query("true".to_string(), false).map_err(|e| engine_err(id, e))?;
+        let mut warm = prepared.warm_resource.write().unwrap_or_else(PoisonError::into_inner);
+        if warm.len() >= MAX_WARM_RESOURCE {
+            warm.clear();
+        }
+        warm.insert(key, engine.clone());
+        Ok(engine)
+    }
+
     fn remember(&self, key: (Kind, String), prepared: Arc<Prepared>) {
         // A poisoned lock only means a panic elsewhere while holding it; the map
         // itself is always whole (entries are replaced, never edited).
@@ -380,8 +415,17 @@ impl PolicyEngine {
     }
 
     /// Value of `data.policy.<name>`, `Undefined` when the policy does not define it.
+    ///
+    /// Evaluated as a rule path first (no query to parse and schedule, a
+    /// noticeable share of a policy evaluation); regorus refuses that for a
+    /// rule the policy does not declare, and then the same path is run as a
+    /// query, which yields `Undefined` for it (or the real error).
     fn rule_value(engine: &mut Engine, id: &str, name: &str) -> Result<regorus::Value> {
-        let results = engine.eval_query(format!("data.policy.{name}"), false).map_err(|e| engine_err(id, e))?;
+        let path = format!("data.policy.{name}");
+        if let Ok(value) = engine.eval_rule(path.clone()) {
+            return Ok(value);
+        }
+        let results = engine.eval_query(path, false).map_err(|e| engine_err(id, e))?;
         Ok(results
             .result
             .into_iter()
@@ -532,11 +576,11 @@ impl PolicyEngine {
     ) -> Result<Decision> {
         let rego = self.resource_policy()?;
         let id = RESOURCE_POLICY_KEY;
-        let mut engine = self.prepared(Kind::Resource, id, &rego)?.engine.clone();
-        // Resource policies may call it too; it answers `[]` there, as at upload.
-        Self::bind_reference(&mut engine, id, &Map::new())?;
+        let prepared = self.prepared(Kind::Resource, id, &rego)?;
         let data = json!({ "plugin": "resource", "resource-path": path, "query": query, "config": self.config() });
-        let allow = Self::eval(&mut engine, id, token_claims.clone(), data, "allow")?;
+        let mut engine = Self::warm_resource(&prepared, id, data)?;
+        engine.set_input(regorus::Value::from(token_claims.clone()));
+        let allow = Self::rule_value(&mut engine, id, "allow")?;
         if allow == regorus::Value::Bool(true) {
             return Ok(Decision { allow: true, rule: String::new(), reason: String::new() });
         }

@@ -69,11 +69,19 @@ impl Inner {
         Some(entry)
     }
 
+    /// Drop the expired sessions. Every session lives the same timeout from
+    /// its creation, so creation order is deadline order: the expired ones
+    /// are a prefix of `order`, and the walk stops at the first live one
+    /// instead of scanning the whole map (which, with a full store, would
+    /// be done under the lock on every `/auth`).
     fn purge_expired(&mut self, now: Instant) {
-        let expired: Vec<String> =
-            self.by_id.iter().filter(|(_, e)| e.deadline <= now).map(|(id, _)| id.clone()).collect();
-        for id in expired {
-            self.remove(&id);
+        while let Some(entry) = self.order.first_entry() {
+            let expired = self.by_id.get(entry.get()).is_none_or(|e| e.deadline <= now);
+            if !expired {
+                break;
+            }
+            let id = entry.remove();
+            self.by_id.remove(&id);
         }
     }
 }
@@ -222,6 +230,37 @@ mod tests {
         assert_eq!(store.get(&s.id), SessionLookup::Expired);
         assert_eq!(store.get(&s.id), SessionLookup::Unknown);
         assert!(!store.mark_attested(&s.id, "t".into()));
+    }
+
+    #[test]
+    fn purge_drops_exactly_the_expired_prefix() {
+        let store = SessionStore::new(Duration::from_millis(300), 100);
+        let old: Vec<String> = (0..5).map(|_| store.create("sample").id).collect();
+        std::thread::sleep(Duration::from_millis(350));
+        let young: Vec<String> = (0..3).map(|_| store.create("sample").id).collect();
+        assert_eq!(store.purge_expired(), 3);
+        for id in &old {
+            assert_eq!(store.get(id), SessionLookup::Unknown);
+        }
+        for id in &young {
+            assert!(matches!(store.get(id), SessionLookup::Live(_)));
+        }
+    }
+
+    #[test]
+    fn full_store_purges_expired_before_evicting_live() {
+        let store = SessionStore::new(Duration::from_millis(300), 3);
+        let a = store.create("sample").id;
+        std::thread::sleep(Duration::from_millis(350));
+        let b = store.create("sample").id;
+        let c = store.create("sample").id;
+        // Full: the expired `a` goes, the live `b` and `c` stay.
+        let d = store.create("sample").id;
+        assert_eq!(store.len(), 3);
+        assert_eq!(store.get(&a), SessionLookup::Unknown);
+        for id in [&b, &c, &d] {
+            assert!(matches!(store.get(id), SessionLookup::Live(_)));
+        }
     }
 
     #[test]

@@ -122,10 +122,15 @@ impl TokenVerifier {
     /// Verify `token` at `now`: signature by a trusted key, then times.
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> std::result::Result<Value, ApiError> {
         let fail = |detail: String| ApiError::new(ErrorKind::TokenVerifierError, detail);
-        let (header, _) = jws::decode_unverified(token).map_err(|e| fail(format!("token is not a JWS: {e}")))?;
+        // The header is decoded only when the trusted keys refuse the token
+        // (to find a header `jwk`): on the usual path the token's JSON is
+        // parsed once, by `verify`. A token that is not a JWS fails either way
+        // with the same error.
         let claims = match jws::verify(token, &self.keys) {
             Ok(claims) => claims,
             Err(own_err) => {
+                let (header, _) =
+                    jws::decode_unverified(token).map_err(|e| fail(format!("token is not a JWS: {e}")))?;
                 let header_jwk = header.get("jwk").cloned();
                 let Some(jwk) = header_jwk else {
                     return Err(fail(format!("token not signed by a trusted key: {own_err}")));

@@ -562,3 +562,25 @@ fn concurrent_appraisals_while_the_policy_is_replaced_see_whole_policies() {
     assert_eq!(a.trust_vector, tv(12, 12, 12));
     assert!(readers.authorize_resource(&json!({}), &["even", "k", "v"], &Map::new()).unwrap().allow);
 }
+
+/// The analysed resource engine is kept per path and query: interleaved
+/// requests for different paths, queries and tokens each get their own
+/// decision, never one cached for another.
+#[test]
+fn warm_resource_engines_keep_paths_queries_and_tokens_apart() {
+    let e = engine();
+    let rego = "package policy\nimport rego.v1\ndefault allow := false\n\
+                allow if { data[\"resource-path\"][0] == \"public\"; input.ok == true }\n\
+                allow if { data.query.v == \"1\"; input.ok == true }\n";
+    e.set_resource_policy(rego).unwrap();
+    let (good, bad) = (json!({"ok": true}), json!({"ok": false}));
+    let mut q1 = Map::new();
+    q1.insert("v".into(), json!("1"));
+    for _ in 0..3 {
+        assert!(e.authorize_resource(&good, &["public", "a", "b"], &Map::new()).unwrap().allow);
+        assert!(!e.authorize_resource(&bad, &["public", "a", "b"], &Map::new()).unwrap().allow);
+        assert!(!e.authorize_resource(&good, &["secret", "a", "b"], &Map::new()).unwrap().allow);
+        assert!(e.authorize_resource(&good, &["secret", "a", "b"], &q1).unwrap().allow);
+        assert!(!e.authorize_resource(&bad, &["secret", "a", "b"], &q1).unwrap().allow);
+    }
+}
