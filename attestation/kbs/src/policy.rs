@@ -88,41 +88,9 @@ pub const AR4SI_CLAIMS: [&str; 8] = [
     "sourced-data",
 ];
 
-/// An AR4SI trustworthiness tier, and the EAR status named after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// No claim (-1..=1).
-    None,
-    /// Affirming (2..=31, -32..=-2).
-    Affirming,
-    /// Warning (32..=95, -96..=-33).
-    Warning,
-    /// Contraindicated (96..=127, -128..=-97).
-    Contraindicated,
-}
-
-impl Status {
-    /// The tier of one claim value.
-    pub fn of(value: i8) -> Status {
-        match value {
-            -1..=1 => Status::None,
-            2..=31 | -32..=-2 => Status::Affirming,
-            32..=95 | -96..=-33 => Status::Warning,
-            _ => Status::Contraindicated,
-        }
-    }
-
-    /// The EAR name: `none`, `affirming`, `warning`, `contraindicated`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::None => "none",
-            Status::Affirming => "affirming",
-            Status::Warning => "warning",
-            Status::Contraindicated => "contraindicated",
-        }
-    }
-}
+/// The AR4SI trustworthiness tier of a claim value, and the EAR status named
+/// after it: one definition, shared with the token the KBS issues.
+pub use arca_kbs_protocol::ear::Status;
 
 /// The eight AR4SI trustworthiness claims (serialised with EAR's names).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,7 +139,7 @@ impl TrustVector {
 
     /// The EAR status: the worst tier among the claims.
     pub fn status(&self) -> Status {
-        self.values().into_iter().map(Status::of).max().unwrap_or(Status::None)
+        self.values().into_iter().map(Status::of_value).max().unwrap_or(Status::None)
     }
 }
 

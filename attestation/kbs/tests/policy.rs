@@ -89,7 +89,7 @@ fn ar4si_tiers_and_status() {
         (-97, Status::Contraindicated),
         (-128, Status::Contraindicated),
     ] {
-        assert_eq!(Status::of(v), s, "{v}");
+        assert_eq!(Status::of_value(v), s, "{v}");
     }
     assert_eq!(TrustVector::default().status(), Status::None);
     assert_eq!(tv(2, 2, 0).status(), Status::Affirming);
