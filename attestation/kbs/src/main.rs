@@ -7,6 +7,13 @@
 //! both paths. It refuses a non-loopback address without TLS unless told
 //! `--insecure-http`.
 
+/// The server allocates many small, short-lived objects per request (JSON
+/// values, policy-engine values, JOSE buffers) from several threads; glibc's
+/// allocator cost 17-19 % of the CPU in the load profile, mimalloc's
+/// thread-local free lists much less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
