@@ -76,17 +76,8 @@ pub const RESOURCE_POLICY_KEY: &str = "resource";
 /// Largest policy accepted, in bytes.
 pub const MAX_POLICY_SIZE: usize = 1 << 20;
 
-/// The AR4SI claim names, in EAR order.
-pub const AR4SI_CLAIMS: [&str; 8] = [
-    "instance-identity",
-    "configuration",
-    "executables",
-    "file-system",
-    "hardware",
-    "runtime-opaque",
-    "storage-opaque",
-    "sourced-data",
-];
+/// The AR4SI claim names, in EAR order (the protocol crate's list).
+pub use arca_kbs_protocol::ear::CLAIM_NAMES as AR4SI_CLAIMS;
 
 /// The AR4SI trustworthiness tier of a claim value, and the EAR status named
 /// after it: one definition, shared with the token the KBS issues.
