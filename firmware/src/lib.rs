@@ -1,0 +1,16 @@
+//! Firmware image parsing for measured launches.
+//!
+//! Confidential guests on x86 boot OVMF (SEV) or TDVF (TDX) builds of edk2.
+//! What the hardware measures at launch is decided by tables inside the
+//! image: the GUIDed footer table just below the reset vector, the SEV
+//! metadata sections and the TDVF metadata descriptors. This crate reads
+//! them from untrusted bytes (every offset and length is bounds-checked and
+//! a bad one is an error naming the field) and builds the SEV hashes table
+//! exactly as QEMU lays it out.
+
+mod error;
+
+pub use error::Error;
+
+/// Result of this crate's operations.
+pub type Result<T> = std::result::Result<T, Error>;
