@@ -80,6 +80,25 @@ impl Server {
         };
         (field("VmRSS:"), field("VmHWM:"))
     }
+
+    /// CPU time (user + system) used so far by the server and by this load
+    /// generator together, from /proc. Dividing its growth by the
+    /// attestations done gives the CPU cost of one attestation, a figure
+    /// that other load on the machine disturbs far less than latency.
+    fn cpu_time(&self) -> Duration {
+        cpu_of(&format!("/proc/{}/stat", self.child.id())) + cpu_of("/proc/self/stat")
+    }
+}
+
+/// utime + stime of the process whose `stat` file is `path`.
+fn cpu_of(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line, in clock ticks (USER_HZ = 100
+    // on Linux).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let ticks: u64 = rest.split_whitespace().skip(11).take(2).filter_map(|v| v.parse::<u64>().ok()).sum();
+    Duration::from_millis(ticks * 10)
 }
 
 struct Level {
@@ -169,20 +188,23 @@ fn main() {
     runtime.block_on(run_level(&url, 8, 1.0, None));
     println!("arca-kbs load, full RCAR (sample TEE) + resource GET per attestation, {seconds} s per level");
     println!(
-        "{:>8} {:>10} {:>12} {:>10} {:>10} {:>8} {:>12}",
-        "clients", "done", "attest/s", "p50 ms", "p99 ms", "failed", "server RSS"
+        "{:>8} {:>10} {:>12} {:>10} {:>10} {:>14} {:>8} {:>12}",
+        "clients", "done", "attest/s", "p50 ms", "p99 ms", "CPU ms/attest", "failed", "server RSS"
     );
     let mut last = None;
     for clients in [1, 16, 64] {
+        let cpu_before = server.cpu_time();
         let level = runtime.block_on(run_level(&url, clients, seconds, None));
+        let cpu = server.cpu_time().saturating_sub(cpu_before);
         let (rss, peak) = server.memory_kib();
         println!(
-            "{:>8} {:>10} {:>12.0} {:>10.2} {:>10.2} {:>8} {:>8.1} MiB (peak {:.1} MiB)",
+            "{:>8} {:>10} {:>12.0} {:>10.2} {:>10.2} {:>14.3} {:>8} {:>8.1} MiB (peak {:.1} MiB)",
             level.clients,
             level.done,
             level.rate(),
             level.percentile(0.50).as_secs_f64() * 1e3,
             level.percentile(0.99).as_secs_f64() * 1e3,
+            cpu.as_secs_f64() * 1e3 / level.done.max(1) as f64,
             level.failed,
             rss as f64 / 1024.0,
             peak as f64 / 1024.0,

@@ -82,17 +82,17 @@ pub(crate) async fn attest(
         SessionLookup::Expired => return Err(attestation_error("session expired: call /kbs/v0/auth again")),
         SessionLookup::Unknown => return Err(attestation_error("unknown session: call /kbs/v0/auth again")),
     };
-    if let SessionState::Attested { token } = &session.state {
+    if let SessionState::Attested { token, .. } = &session.state {
         let mut response = Json(AttestationToken { token: token.clone() }).into_response();
         set_cookie(&mut response, &session);
         return Ok(response);
     }
     let tee_name = session.tee.clone();
-    let worker_state = state.clone();
-    let result = tokio::task::spawn_blocking(move || verify_and_issue(&worker_state, &session, &body))
+    let result = state
+        .run_cpu(move |state| verify_and_issue(state, &session, &body))
         .await
         .map_err(|e| attestation_error(format!("attestation task failed: {e}")))?;
-    let (token, status) = match result {
+    let (token, status, claims) = match result {
         Ok(ok) => ok,
         Err(e) => {
             state.metrics.attestation(&tee_name, "error");
@@ -100,7 +100,7 @@ pub(crate) async fn attest(
         }
     };
     state.metrics.attestation(&tee_name, &status);
-    if !state.sessions.mark_attested(&id, token.clone()) {
+    if !state.sessions.mark_attested(&id, token.clone(), Arc::new(claims)) {
         return Err(attestation_error("session expired during attestation: call /kbs/v0/auth again"));
     }
     let mut response = Json(AttestationToken { token }).into_response();
@@ -161,7 +161,9 @@ pub fn init_data_binding(format: &str, body: &str) -> Result<InitDataBinding, St
     Ok(InitDataBinding { digest: alg.digest(body.as_bytes()), claims: Value::Object(claims) })
 }
 
-fn verify_and_issue(state: &AppState, session: &Session, body: &[u8]) -> Result<(String, String), ApiError> {
+/// Verify the evidence of `body` for `session`, appraise it and sign a
+/// token: (token, EAR status name, the token's claims).
+fn verify_and_issue(state: &AppState, session: &Session, body: &[u8]) -> Result<(String, String, Value), ApiError> {
     let raw: Value = serde_json::from_slice(body).map_err(|e| ApiError::serde("attestation", e))?;
     let attestation: Attestation =
         serde_json::from_value(raw.clone()).map_err(|e| ApiError::serde("attestation", e))?;
@@ -247,8 +249,9 @@ fn verify_and_issue(state: &AppState, session: &Session, body: &[u8]) -> Result<
         submods,
         extra: Map::new(),
     };
-    let token = state.issuer.issue(&token_claims.to_value())?;
-    Ok((token, status_name))
+    let claims = token_claims.to_value();
+    let token = state.issuer.issue(&claims)?;
+    Ok((token, status_name, claims))
 }
 
 /// The `kbs-session-id` cookie of a request.

@@ -44,13 +44,34 @@ fn resource_key(repo: &str, kind: &str, tag: &str) -> Result<String, ApiError> {
     Ok(format!("{repo}/{kind}/{tag}"))
 }
 
-/// The token of a resource request: attested session first, then Bearer.
-fn request_token(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+/// What a resource request presents to be authorized.
+enum Presented {
+    /// An attested session: the claims this server signed for it.
+    Session(Arc<Value>),
+    /// An `Authorization: Bearer` token, still to be verified.
+    Bearer(String),
+}
+
+impl Presented {
+    /// The token claims, once they are known to be trustworthy at `now`.
+    fn claims(self, state: &AppState) -> Result<Arc<Value>, ApiError> {
+        match self {
+            Presented::Session(claims) => {
+                state.verifier.check_times(&claims, state.now())?;
+                Ok(claims)
+            }
+            Presented::Bearer(token) => Ok(Arc::new(state.verifier.verify(&token, state.now())?)),
+        }
+    }
+}
+
+/// The credential of a resource request: attested session first, then Bearer.
+fn request_token(state: &AppState, headers: &HeaderMap) -> Result<Presented, ApiError> {
     if let Some(id) = session_cookie(headers) {
         match state.sessions.get(&id) {
             SessionLookup::Live(s) => {
-                if let SessionState::Attested { token } = s.state {
-                    return Ok(token);
+                if let SessionState::Attested { claims, .. } = s.state {
+                    return Ok(Presented::Session(claims));
                 }
             }
             SessionLookup::Expired if bearer(headers).is_none() => {
@@ -59,7 +80,7 @@ fn request_token(state: &AppState, headers: &HeaderMap) -> Result<String, ApiErr
             _ => {}
         }
     }
-    bearer(headers).map(str::to_string).ok_or_else(|| {
+    bearer(headers).map(|t| Presented::Bearer(t.to_string())).ok_or_else(|| {
         ApiError::new(ErrorKind::TokenNotFound, "no attested session cookie and no Authorization: Bearer token")
     })
 }
@@ -92,9 +113,9 @@ async fn get_resource_inner(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = request_token(&state, &headers)?;
-    let worker = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let claims = worker.verifier.verify(&token, worker.now())?;
+    state
+        .run_cpu(move |worker| {
+        let claims = token.claims(worker)?;
         let segments: Vec<&str> = path.iter().map(String::as_str).collect();
         let decision = worker.policy.authorize_resource(&claims, &segments, &query).map_err(ApiError::from)?;
         let key = path.join("/");

@@ -49,6 +49,9 @@ pub struct TestHooks {
     /// Session lifetime instead of `session_timeout_min` (whole minutes are
     /// too long for an expiry test).
     pub session_timeout: Option<Duration>,
+    /// Token lifetime instead of `duration_min` (for a token that expires
+    /// while its session is still live).
+    pub token_lifetime: Option<Duration>,
 }
 
 /// Everything handlers share.
@@ -63,6 +66,8 @@ pub struct AppState {
     pub(crate) admin: AdminAuth,
     pub(crate) metrics: Metrics,
     pub(crate) endorsements: HashMap<Tee, Endorsements>,
+    /// One permit per core for CPU-bound request work (see [`AppState::run_cpu`]).
+    pub(crate) cpu: tokio::sync::Semaphore,
     #[cfg(feature = "test-hooks")]
     pub(crate) hooks: TestHooks,
 }
@@ -81,6 +86,23 @@ impl AppState {
             return t;
         }
         OffsetDateTime::now_utc()
+    }
+
+    /// Run CPU-bound request work (evidence verification, policy
+    /// evaluation, signing, encryption) on the blocking pool, at most one
+    /// task per core at a time and in arrival order.
+    ///
+    /// Without the limit a burst of requests becomes as many busy threads
+    /// time-sliced over the cores: every request's work stretches and the
+    /// slowest ones (the latency tail) stretch most. Queueing them in a
+    /// fair semaphore finishes each in turn at full speed.
+    pub(crate) async fn run_cpu<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&AppState) -> T + Send + 'static,
+    ) -> std::result::Result<T, String> {
+        let _permit = self.cpu.acquire().await.map_err(|e| e.to_string())?;
+        let state = Arc::clone(self);
+        tokio::task::spawn_blocking(move || work(&state)).await.map_err(|e| e.to_string())
     }
 
     /// The report data evidence must carry for a runtime-data `digest`.
@@ -169,7 +191,12 @@ impl Kbs {
         let admin = AdminAuth::from_config(&config.admin, Some(admin_key.key.verifying_key()))?;
         let verifier = TokenVerifier::from_config(token_key.key.verifying_key(), &config.attestation_token)?;
         let KeyFile { path: token_key_path, key: token_signing_key, created: token_key_created } = token_key;
-        let issuer = TokenIssuer::new(token_signing_key, config.attestation_token.duration_min);
+        #[allow(unused_mut)]
+        let mut issuer = TokenIssuer::new(token_signing_key, config.attestation_token.duration_min);
+        #[cfg(feature = "test-hooks")]
+        if let Some(t) = options.hooks.token_lifetime {
+            issuer = issuer.with_lifetime_s(i64::try_from(t.as_secs()).unwrap_or(i64::MAX));
+        }
         let policy =
             PolicyEngine::new(store.clone()).with_allow_sample_tee(config.attestation_service.allow_sample_tee);
         if let Some(path) = &config.attestation_service.attestation_policy_path {
@@ -220,6 +247,7 @@ impl Kbs {
             admin,
             metrics: Metrics::new(),
             endorsements,
+            cpu: tokio::sync::Semaphore::new(cpu_permits()),
             #[cfg(feature = "test-hooks")]
             hooks: options.hooks,
             config,
@@ -380,4 +408,12 @@ async fn count_requests(State(state): State<Arc<AppState>>, request: Request, ne
     let response = next.run(request).await;
     state.metrics.request(&route, &method, response.status().as_u16());
     response
+}
+
+/// Concurrent CPU-bound request tasks: the cores this process may use.
+fn cpu_permits() -> usize {
+    std::env::var("ARCA_KBS_CPU_PERMITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(1))
 }

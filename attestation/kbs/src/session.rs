@@ -8,11 +8,12 @@
 //! memory without limit.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
 use rand::RngCore;
+use serde_json::Value;
 
 /// Name of the session cookie, as trustee's KBS names it.
 pub const SESSION_COOKIE: &str = "kbs-session-id";
@@ -21,7 +22,7 @@ pub const SESSION_COOKIE: &str = "kbs-session-id";
 pub const NONCE_LEN: usize = 32;
 
 /// Where an RCAR session stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SessionState {
     /// `/auth` done, waiting for `/attest`.
     Challenged,
@@ -29,11 +30,16 @@ pub enum SessionState {
     Attested {
         /// The EAR token (compact JWS).
         token: String,
+        /// The claims this server signed into `token`. A resource request
+        /// on the attested session uses them as they are: the server made
+        /// the token moments ago, so checking its own signature again would
+        /// only cost time (its `exp` is still checked on every use).
+        claims: Arc<Value>,
     },
 }
 
 /// A snapshot of one session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     /// Session id (uuid v4, simple hex).
     pub id: String,
@@ -87,7 +93,7 @@ impl Inner {
 }
 
 /// Why a session could not be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SessionLookup {
     /// The session exists and is live.
     Live(Session),
@@ -166,12 +172,12 @@ impl SessionStore {
 
     /// Record the token of a successful attestation. Returns false when the
     /// session is gone (expired or evicted meanwhile).
-    pub fn mark_attested(&self, id: &str, token: String) -> bool {
+    pub fn mark_attested(&self, id: &str, token: String, claims: Arc<Value>) -> bool {
         let now = Instant::now();
         let mut inner = self.lock();
         match inner.by_id.get_mut(id) {
             Some(e) if e.deadline > now => {
-                e.session.state = SessionState::Attested { token };
+                e.session.state = SessionState::Attested { token, claims };
                 true
             }
             _ => false,
@@ -229,7 +235,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(store.get(&s.id), SessionLookup::Expired);
         assert_eq!(store.get(&s.id), SessionLookup::Unknown);
-        assert!(!store.mark_attested(&s.id, "t".into()));
+        assert!(!store.mark_attested(&s.id, "t".into(), Arc::new(Value::Null)));
     }
 
     #[test]
@@ -267,9 +273,10 @@ mod tests {
     fn attested_state_keeps_the_token() {
         let store = SessionStore::new(Duration::from_secs(60), 10);
         let s = store.create("snp");
-        assert!(store.mark_attested(&s.id, "tok".into()));
+        let claims = Arc::new(serde_json::json!({"exp": 1}));
+        assert!(store.mark_attested(&s.id, "tok".into(), claims.clone()));
         match store.get(&s.id) {
-            SessionLookup::Live(s) => assert_eq!(s.state, SessionState::Attested { token: "tok".into() }),
+            SessionLookup::Live(s) => assert_eq!(s.state, SessionState::Attested { token: "tok".into(), claims }),
             other => panic!("{other:?}"),
         }
     }

@@ -44,6 +44,11 @@ impl TokenIssuer {
         TokenIssuer { key, duration_s: i64::try_from(duration_min.saturating_mul(60)).unwrap_or(i64::MAX) }
     }
 
+    /// The same issuer with tokens valid for `seconds`.
+    pub fn with_lifetime_s(self, seconds: i64) -> Self {
+        TokenIssuer { duration_s: seconds, ..self }
+    }
+
     /// Token lifetime in seconds.
     pub fn duration_s(&self) -> i64 {
         self.duration_s
@@ -151,7 +156,13 @@ impl TokenVerifier {
                 jws::verify(token, &[key]).map_err(|e| fail(format!("token signature: {e}")))?
             }
         };
-        jws::check_times(&claims, now.unix_timestamp(), LEEWAY_S).map_err(|e| fail(format!("token times: {e}")))?;
+        self.check_times(&claims, now)?;
         Ok(claims)
+    }
+
+    /// Check the `exp`/`nbf` of already trusted token `claims` at `now`.
+    pub fn check_times(&self, claims: &Value, now: OffsetDateTime) -> std::result::Result<(), ApiError> {
+        jws::check_times(claims, now.unix_timestamp(), LEEWAY_S)
+            .map_err(|e| ApiError::new(ErrorKind::TokenVerifierError, format!("token times: {e}")))
     }
 }

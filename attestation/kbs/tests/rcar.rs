@@ -328,3 +328,23 @@ async fn init_data_is_hashed_with_its_algorithm_and_echoed_in_the_token() {
         assert!(detail.contains(needle), "{detail}");
     }
 }
+
+/// The attested session carries the claims the server signed; their `exp`
+/// still ends the session's access when the token lifetime is shorter than
+/// the session's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attested_session_stops_releasing_when_its_token_expires() {
+    let mut config = base_config();
+    config.attestation_service.allow_sample_tee = true;
+    let hooks = TestHooks { token_lifetime: Some(Duration::from_secs(1)), ..TestHooks::default() };
+    let kbs = start_with(config, hooks);
+    assert_eq!(put_resource(&kbs, "repo/type/tag", b"x").await.status(), 200);
+    let key = TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap();
+    let c = client();
+    rcar_sample(&c, &kbs.url, &key).await;
+    let url = format!("{}/kbs/v0/resource/repo/type/tag", kbs.url);
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let detail = expect_error(c.get(&url).send().await.unwrap(), 401, "TokenVerifierError").await;
+    assert!(detail.contains("exp"), "{detail}");
+}
