@@ -410,10 +410,8 @@ async fn count_requests(State(state): State<Arc<AppState>>, request: Request, ne
     response
 }
 
-/// Concurrent CPU-bound request tasks: the cores this process may use.
+/// Concurrent CPU-bound request tasks: the cores this process may use
+/// (the standard library's count honours affinity masks and cgroup quotas).
 fn cpu_permits() -> usize {
-    std::env::var("ARCA_KBS_CPU_PERMITS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(1))
+    std::thread::available_parallelism().map(usize::from).unwrap_or(1)
 }
