@@ -55,4 +55,66 @@ pub enum Error {
         /// The repeated GUID.
         guid: Guid,
     },
+    /// A magic value or GUID that marks a structure is wrong.
+    #[error("{field}: expected {expected}, found {}", hex::encode(found))]
+    BadSignature {
+        /// The signature field.
+        field: &'static str,
+        /// What it should be.
+        expected: &'static str,
+        /// The bytes found.
+        found: Vec<u8>,
+    },
+    /// A structure version this crate does not read.
+    #[error("{field}: expected version {expected}, found {found}")]
+    UnsupportedVersion {
+        /// The version field.
+        field: &'static str,
+        /// The version understood.
+        expected: u32,
+        /// The version found.
+        found: u32,
+    },
+    /// A count is above the limit this crate accepts.
+    #[error("{field}: expected at most {max}, found {found}")]
+    TooManyItems {
+        /// The count field.
+        field: &'static str,
+        /// The limit.
+        max: usize,
+        /// The count found.
+        found: usize,
+    },
+    /// A section's address or size is not a multiple of 4 KiB.
+    #[error("{field} {index}: expected 4 KiB-aligned GPA and size, found GPA {gpa:#x} size {size:#x}")]
+    Misaligned {
+        /// The table the section is listed in.
+        field: &'static str,
+        /// Index of the section.
+        index: usize,
+        /// Its start address.
+        gpa: u64,
+        /// Its size.
+        size: u64,
+    },
+    /// Two sections cover the same guest memory.
+    #[error("{field} {second}: expected no overlap with other sections, found it overlaps {field} {first}")]
+    OverlappingSections {
+        /// The table the sections are listed in.
+        field: &'static str,
+        /// Index of the earlier section.
+        first: usize,
+        /// Index of the later section.
+        second: usize,
+    },
+    /// A length field holds a value other than the one the layout fixes.
+    #[error("{field}: expected length {expected}, found {found}")]
+    UnexpectedLength {
+        /// The length field.
+        field: &'static str,
+        /// The fixed length.
+        expected: usize,
+        /// The length found.
+        found: usize,
+    },
 }

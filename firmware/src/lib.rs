@@ -15,11 +15,15 @@ mod bytes;
 mod error;
 pub mod footer;
 mod guid;
+pub mod hashes;
 mod serde_hex;
+pub mod sev;
 
 pub use error::Error;
 pub use footer::{parse_footer_table, FooterEntry, FooterTable};
 pub use guid::Guid;
+pub use hashes::{parse_sev_hashes_table, SevHashes};
+pub use sev::{parse_sev_layout, parse_sev_metadata, GpaRange, SevLayout, SevMetadata, SevSection, SevSectionKind};
 
 /// Result of this crate's operations.
 pub type Result<T> = std::result::Result<T, Error>;
