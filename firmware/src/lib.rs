@@ -23,7 +23,10 @@ pub use error::Error;
 pub use footer::{parse_footer_table, FooterEntry, FooterTable};
 pub use guid::Guid;
 pub use hashes::{parse_sev_hashes_table, SevHashes};
-pub use sev::{parse_sev_layout, parse_sev_metadata, GpaRange, SevLayout, SevMetadata, SevSection, SevSectionKind};
+pub use sev::{
+    parse_sev_layout, parse_sev_layout_tail, parse_sev_metadata, GpaRange, SevLayout, SevMetadata, SevSection,
+    SevSectionKind,
+};
 
 /// Result of this crate's operations.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -146,15 +146,32 @@ pub const FOUR_GIB: u64 = 1 << 32;
 /// a footer table or metadata block that is present but malformed is an
 /// error naming the field.
 pub fn parse_sev_layout(image: &[u8]) -> Result<SevLayout> {
-    let size = image.len();
-    let load_gpa = FOUR_GIB.checked_sub(size as u64).ok_or(Error::OutOfBounds {
+    parse_sev_layout_tail(image, image.len() as u64)
+}
+
+/// [`parse_sev_layout`] from only the last bytes of an image of
+/// `image_size` bytes (the footer table and SEV metadata sit near the end),
+/// for callers that stream an image rather than hold it. Offsets in the
+/// result are offsets in the whole image. Metadata that lies before `tail`
+/// is an [`Error::OutOfBounds`] error; pass a longer tail (or the image).
+pub fn parse_sev_layout_tail(tail: &[u8], image_size: u64) -> Result<SevLayout> {
+    let too_big = || Error::OutOfBounds {
         field: "firmware image size",
         offset: 0,
-        len: size as u64,
+        len: image_size,
         within: "32-bit address space below 4 GiB",
         size: FOUR_GIB,
+    };
+    let load_gpa = FOUR_GIB.checked_sub(image_size).ok_or_else(too_big)?;
+    let size = usize::try_from(image_size).map_err(|_| too_big())?;
+    let base = size.checked_sub(tail.len()).ok_or(Error::OutOfBounds {
+        field: "firmware image tail",
+        offset: 0,
+        len: tail.len() as u64,
+        within: "image",
+        size: image_size,
     })?;
-    let footer = match footer::parse_footer_table(image) {
+    let mut footer = match footer::parse_footer_table(tail) {
         Ok(table) => table,
         Err(Error::NoFooterTable { .. }) => FooterTable::default(),
         Err(e) => return Err(e),
@@ -163,10 +180,16 @@ pub fn parse_sev_layout(image: &[u8]) -> Result<SevLayout> {
     let hashes_table =
         range(&footer, &footer::SEV_HASH_TABLE_RV_GUID, "SEV hashes table GPA", "SEV hashes table size")?;
     let secret_block = range(&footer, &footer::SEV_SECRET_BLOCK_GUID, "SEV secret block GPA", "SEV secret block size")?;
-    let metadata = match footer.read_u32(&footer::SEV_METADATA_OFFSET_GUID, 0, "SEV metadata offset")? {
-        Some(offset) => Some(parse_sev_metadata(image, offset)?),
+    let mut metadata = match footer.read_u32(&footer::SEV_METADATA_OFFSET_GUID, 0, "SEV metadata offset")? {
+        Some(offset) => Some(parse_sev_metadata(tail, offset)?),
         None => None,
     };
+    for e in &mut footer.entries {
+        e.data_offset += base;
+    }
+    if let Some(m) = &mut metadata {
+        m.offset += base;
+    }
     Ok(SevLayout { size, load_gpa, footer, sev_es_reset_eip, hashes_table, secret_block, metadata })
 }
 
@@ -304,6 +327,25 @@ mod tests {
         assert_eq!(layout.sev_es_reset_eip, Some(0x80b004));
         assert_eq!(layout.load_gpa, FOUR_GIB - 0x1000);
         assert!(!layout.kernel_hashes_supported());
+    }
+
+    #[test]
+    fn layout_from_the_tail_equals_layout_from_the_image() {
+        let mut img = vec![0x55u8; 0x3000];
+        img.extend(image(&[(0x80_0000, 0x9000, 1), (0x80_d000, 0x1000, 2)], |_| {}));
+        let whole = parse_sev_layout(&img).unwrap();
+        assert_eq!(parse_sev_layout_tail(&img[0x3000..], img.len() as u64).unwrap(), whole);
+        assert_eq!(parse_sev_layout_tail(&img[0x3100..], img.len() as u64).unwrap(), whole);
+        // The metadata block lies before this tail.
+        let short = &img[img.len() - 0x100..];
+        assert!(matches!(
+            parse_sev_layout_tail(short, img.len() as u64),
+            Err(Error::OutOfBounds { field: "SEV metadata offset", .. })
+        ));
+        assert!(matches!(
+            parse_sev_layout_tail(&img, img.len() as u64 - 1),
+            Err(Error::OutOfBounds { field: "firmware image tail", .. })
+        ));
     }
 
     #[test]

@@ -162,3 +162,42 @@ fn sev_modes_give_no_reference_value() {
         assert!(m.reference_values().is_empty(), "{}", case["id"]);
     }
 }
+
+/// Measuring from a streamed image (its last 64 KiB plus the digest of its
+/// pages) gives the same digest as measuring the whole image.
+#[test]
+fn streamed_firmware_gives_the_same_digests() {
+    let json = snp_json();
+    let mut checked = 0;
+    for case in cases(&json).iter().filter(|c| c["mode"].as_str().unwrap().starts_with("snp")) {
+        let id = case["id"].as_str().unwrap();
+        let l = launch(&json, case);
+        let image = &l.firmware;
+        let tail = &image[image.len().saturating_sub(64 << 10)..];
+        let layout = arca_firmware::parse_sev_layout_tail(tail, image.len() as u64).unwrap();
+        let mut gctx = snp::Gctx::new([0; 48], false);
+        for (i, chunk) in image.chunks(256 << 10).enumerate() {
+            for (j, d) in snp::page_digests_serial(chunk).iter().enumerate() {
+                let gpa = layout.load_gpa + (i * (256 << 10) + j * snp::PAGE_LEN) as u64;
+                gctx.update(snp::PageType::Normal, gpa, d);
+            }
+        }
+        let streamed = snp::StreamedFirmware { layout, ovmf_gctx_digest: gctx.ld() };
+        let mut without_image = l.clone();
+        without_image.firmware = Vec::new();
+        match (snp::measure(&l), snp::measure_streamed(&without_image, &streamed)) {
+            (Ok(a), Ok(b)) => assert_eq!(a.launch_digest, b.launch_digest, "{id}"),
+            (Err(Error::KernelHashesUnsupported { .. }), Err(Error::KernelHashesUnsupported { .. })) => {}
+            (a, b) => panic!("{id}: whole {a:?}, streamed {b:?}"),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 25, "{checked}");
+    let sev = cases(&json).iter().find(|c| c["mode"] == "sev").unwrap();
+    let l = launch(&json, sev);
+    let streamed = snp::StreamedFirmware {
+        layout: arca_firmware::parse_sev_layout(&l.firmware).unwrap(),
+        ovmf_gctx_digest: [0; 48],
+    };
+    assert!(matches!(snp::measure_streamed(&l, &streamed), Err(Error::InvalidInput { field: "mode", .. })));
+}

@@ -42,8 +42,59 @@ pub fn measure(launch: &SnpLaunch) -> Result<SnpMeasurements> {
                 gctx_trace: gctx.into_trace(),
             })
         }
-        SevMode::Snp => measure_snp(launch, &layout, hashes),
+        SevMode::Snp => measure_snp(launch, &layout, hashes, launch.snp_ovmf_hash),
         SevMode::SevEs | SevMode::Sev => measure_sev(launch, &layout, hashes),
+    }
+}
+
+/// What an SNP launch needs from a firmware image that the caller streamed
+/// rather than held in memory: its SEV layout (from
+/// [`arca_firmware::parse_sev_layout_tail`] over the image's last bytes)
+/// and the GCTX digest after all its pages (from [`super::page_digests`]
+/// and [`Gctx`] over the image, page by page from its load GPA).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamedFirmware {
+    /// The image's SEV layout.
+    pub layout: SevLayout,
+    /// GCTX digest after the image's pages (`--mode snp:ovmf-hash`).
+    pub ovmf_gctx_digest: [u8; LD_LEN],
+}
+
+/// [`measure`] for the SNP modes with the firmware given as a
+/// [`StreamedFirmware`]; `launch.firmware` is not read. The result is the
+/// same as [`measure`] with the whole image. SEV and SEV-ES hash the whole
+/// image and are refused here.
+pub fn measure_streamed(launch: &SnpLaunch, firmware: &StreamedFirmware) -> Result<SnpMeasurements> {
+    check_inputs(launch)?;
+    let layout = &firmware.layout;
+    if layout.size % PAGE_LEN != 0 {
+        return Err(Error::InvalidInput {
+            field: "firmware size",
+            expected: "a whole number of 4 KiB pages",
+            found: format!("{:#x} bytes", layout.size),
+        });
+    }
+    let hashes = launch
+        .kernel
+        .as_ref()
+        .map(|kernel| SevHashes::new(kernel, launch.initrd.as_deref(), launch.cmdline.as_deref().map(str::as_bytes)));
+    match launch.mode {
+        SevMode::SnpOvmfHash => Ok(SnpMeasurements {
+            mode: launch.mode,
+            launch_digest: firmware.ovmf_gctx_digest.to_vec(),
+            ovmf_gctx_digest: Some(firmware.ovmf_gctx_digest),
+            hashes_table: None,
+            vmsa_pages: Vec::new(),
+            gctx_trace: Vec::new(),
+        }),
+        SevMode::Snp => {
+            measure_snp(launch, layout, hashes, Some(launch.snp_ovmf_hash.unwrap_or(firmware.ovmf_gctx_digest)))
+        }
+        SevMode::Sev | SevMode::SevEs => Err(Error::InvalidInput {
+            field: "mode",
+            expected: "snp or snp:ovmf-hash for a streamed firmware image",
+            found: launch.mode.to_string(),
+        }),
     }
 }
 
@@ -94,7 +145,14 @@ fn vmsa_pages(launch: &SnpLaunch, layout: &SevLayout, sev_features: u64) -> Resu
     Ok([vmsa_page(&params(BSP_EIP)), vmsa_page(&params(ap_eip))])
 }
 
-fn measure_snp(launch: &SnpLaunch, layout: &SevLayout, hashes: Option<SevHashes>) -> Result<SnpMeasurements> {
+/// The SNP launch; `seed` is the GCTX digest after the firmware pages when
+/// known (else the pages of `launch.firmware` are hashed).
+fn measure_snp(
+    launch: &SnpLaunch,
+    layout: &SevLayout,
+    hashes: Option<SevHashes>,
+    seed: Option<[u8; LD_LEN]>,
+) -> Result<SnpMeasurements> {
     let sections = layout.metadata.as_ref().map(|m| m.sections.as_slice()).unwrap_or_default();
     if let Some((index, s)) = sections.iter().enumerate().find(|(_, s)| s.kind.is_none()) {
         return Err(Error::UnknownSectionType { index, found: s.raw_type });
@@ -108,7 +166,7 @@ fn measure_snp(launch: &SnpLaunch, layout: &SevLayout, hashes: Option<SevHashes>
     }
     let [bsp, ap] = vmsa_pages(launch, layout, launch.guest_features)?;
 
-    let mut gctx = match launch.snp_ovmf_hash {
+    let mut gctx = match seed {
         Some(seed) => Gctx::new(seed, launch.trace),
         None => {
             let mut g = Gctx::new([0; LD_LEN], launch.trace);

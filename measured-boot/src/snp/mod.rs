@@ -21,8 +21,8 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-pub use gctx::{page_digests, Gctx, GctxStep, PageType, LD_LEN, PAGE_LEN, VMSA_GPA};
-pub use launch::measure;
+pub use gctx::{page_digests, page_digests_serial, Gctx, GctxStep, PageType, LD_LEN, PAGE_LEN, VMSA_GPA};
+pub use launch::{measure, measure_streamed, StreamedFirmware};
 pub use vcpu::{cpu_sig, vcpu_type_sig, VCPU_TYPES};
 pub use vmsa::{vmsa_page, VmsaParams, BSP_EIP};
 

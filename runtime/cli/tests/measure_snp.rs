@@ -186,3 +186,65 @@ fn firmware_inspect_refuses_a_hostile_image() {
     common::assert_one_line_error(&out, &err);
     assert!(err.contains("footer entry length"), "{err}");
 }
+
+/// Large images are streamed (hashed in chunks, never held whole); the
+/// digest must equal measuring the whole image, also when the SEV metadata
+/// lies too far from the end for the streamed tail and the image is read
+/// whole after all.
+#[test]
+fn streamed_and_whole_images_measure_the_same() {
+    use arca_firmware::footer::SEV_METADATA_OFFSET_GUID;
+    use arca_measure::snp::{self, SevMode, SnpLaunch, VcpuSpec};
+
+    let json = snp_json();
+    let fixture =
+        std::fs::read(measurement_dir().join(json["firmware"]["fixture-amdsev-suffix"]["path"].as_str().unwrap()))
+            .unwrap();
+    let mut near = vec![0xffu8; 1 << 20];
+    near[0x1234] = 7;
+    near.extend_from_slice(&fixture);
+
+    // The same image with its metadata block moved 1 MiB away from the end.
+    let mut far = near.clone();
+    let layout = arca_firmware::parse_sev_layout(&far).unwrap();
+    let meta = layout.metadata.as_ref().unwrap();
+    let block_len = 16 + 12 * meta.sections.len();
+    let block = far[meta.offset..meta.offset + block_len].to_vec();
+    far[0x2000..0x2000 + block_len].copy_from_slice(&block);
+    let entry = layout.footer.get(&SEV_METADATA_OFFSET_GUID).unwrap().data_offset;
+    let offset_from_end = (far.len() - 0x2000) as u32;
+    far[entry..entry + 4].copy_from_slice(&offset_from_end.to_le_bytes());
+    assert_eq!(arca_firmware::parse_sev_layout(&far).unwrap().metadata.unwrap().sections, meta.sections);
+
+    let kernel = common::TempFile::new("stream-kernel.bin", b"kernel");
+    for (name, image) in [("near", near), ("far", far)] {
+        let file = common::TempFile::new(&format!("stream-{name}.fd"), &image);
+        let mut launch = SnpLaunch::new(SevMode::Snp, image);
+        launch.vcpus = 3;
+        launch.vcpu = Some(VcpuSpec::Type("EPYC-Milan".into()));
+        launch.kernel = Some(b"kernel".to_vec());
+        let expected = snp::measure(&launch).unwrap().digest_hex();
+        let args = [
+            "measure",
+            "snp",
+            "--mode",
+            "snp",
+            "--vcpus",
+            "3",
+            "--vcpu-type",
+            "EPYC-Milan",
+            "--ovmf",
+            &file.arg(),
+            "--kernel",
+            &kernel.arg(),
+        ]
+        .map(String::from);
+        let (code, out, err) = arca(&args);
+        assert_eq!(code, 0, "{name}: {err}");
+        assert_eq!(out.trim_end(), expected, "{name}");
+        let ovmf_hash = ["measure", "snp", "--mode", "snp:ovmf-hash", "--ovmf", &file.arg()].map(String::from);
+        let (_, out, _) = arca(&ovmf_hash);
+        launch.mode = SevMode::SnpOvmfHash;
+        assert_eq!(out.trim_end(), snp::measure(&launch).unwrap().digest_hex(), "{name}: firmware only");
+    }
+}

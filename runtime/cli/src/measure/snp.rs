@@ -7,6 +7,7 @@ use arca_measure::snp::{self, SevMode, SnpLaunch, VcpuSpec, VmmType};
 use base64::Engine as _;
 use clap::{Args, ValueEnum};
 
+use super::stream::stream_firmware;
 use super::{read_input, reference_values_json, Failure};
 
 /// Largest firmware image read (real ones are 2–4 MiB).
@@ -128,12 +129,27 @@ pub fn run(args: &SnpArgs) -> Result<String, Failure> {
         return Err(Failure::Input("--mode snp:svsm (SNP with an SVSM image) is not supported".into()));
     }
     let mode: SevMode = args.mode.parse().map_err(|e: arca_measure::Error| Failure::Input(e.to_string()))?;
-    let firmware = read_input(&args.ovmf, MAX_FIRMWARE, "--ovmf")?;
+    // The SNP modes need the image's pages only through their digest, so
+    // large images are streamed; SEV and SEV-ES hash the image whole.
+    let streamed = match mode {
+        SevMode::Snp | SevMode::SnpOvmfHash => stream_firmware(&args.ovmf, MAX_FIRMWARE)?,
+        SevMode::Sev | SevMode::SevEs => None,
+    };
+    let firmware = match streamed {
+        Some(_) => Vec::new(),
+        None => read_input(&args.ovmf, MAX_FIRMWARE, "--ovmf")?,
+    };
+    let measure = |launch: &SnpLaunch| {
+        match &streamed {
+            Some(s) => snp::measure_streamed(launch, s),
+            None => snp::measure(launch),
+        }
+        .map_err(|e| Failure::Input(e.to_string()))
+    };
     let mut launch = SnpLaunch::new(mode, firmware);
     if mode == SevMode::SnpOvmfHash {
         // Like sev-snp-measure: only the firmware matters, always printed as hex.
-        let m = snp::measure(&launch).map_err(|e| Failure::Input(e.to_string()))?;
-        return Ok(format!("{}\n", m.digest_hex()));
+        return Ok(format!("{}\n", measure(&launch)?.digest_hex()));
     }
     if args.kernel.is_none() {
         if args.initrd.is_some() {
@@ -175,7 +191,7 @@ pub fn run(args: &SnpArgs) -> Result<String, Failure> {
     }
     launch.trace = args.dump_vmsa;
 
-    let m = snp::measure(&launch).map_err(|e| Failure::Input(e.to_string()))?;
+    let m = measure(&launch)?;
     for (i, page) in m.vmsa_pages.iter().enumerate() {
         let path = format!("vmsa{i}.bin");
         std::fs::write(&path, &page[..]).map_err(|e| Failure::Output(format!("cannot write {path}: {e}")))?;
