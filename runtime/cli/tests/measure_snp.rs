@@ -137,6 +137,25 @@ fn same_output_as_installed_sev_snp_measure() {
             assert_eq!(ours, String::from_utf8_lossy(&theirs.stdout), "{id} {extra:?}");
         }
     }
+    // Combinations no vector case records.
+    let bookworm = json["firmware"]["debian-bookworm-ovmf"]["path"].as_str().unwrap();
+    let amdsev = json["firmware"]["debian-sid-ovmf-amdsev"]["path"].as_str().unwrap();
+    let combos: [&[&str]; 4] = [
+        &["--mode", "seves", "--vcpus", "2", "--vcpu-sig", "0xa00f11", "--vmm-type", "gce", "--ovmf", bookworm, "-v"],
+        &["--mode", "snp", "--vcpus", "2", "--vmm-type", "gce", "--ovmf", bookworm, "--output-format", "base64"],
+        &["--mode", "snp", "--vcpus", "3", "--vcpu-type", "EPYC-Genoa", "--vmm-type", "ec2", "--ovmf", amdsev],
+        &["--mode", "sev", "--ovmf", amdsev, "--kernel", "inputs/kernel-b.bin", "--append", "x"],
+    ];
+    for combo in combos {
+        let args: Vec<String> = combo.iter().map(|s| s.to_string()).collect();
+        let theirs = run_in_vectors("sev-snp-measure", &args);
+        let mut ours_args = vec!["measure".to_string(), "snp".to_string()];
+        ours_args.extend(args);
+        let (code, ours, err) = arca(&ours_args);
+        assert!(theirs.status.success(), "{combo:?}: sev-snp-measure failed");
+        assert_eq!(code, 0, "{combo:?}: {err}");
+        assert_eq!(ours, String::from_utf8_lossy(&theirs.stdout), "{combo:?}");
+    }
 }
 
 #[test]
