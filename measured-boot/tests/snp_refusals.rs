@@ -153,3 +153,21 @@ fn hostile_footer_is_a_firmware_error() {
     let err = snp::measure(&launch(fw)).unwrap_err();
     assert!(matches!(err, Error::Firmware(arca_firmware::Error::FooterEntrySize { len: 0, .. })), "{err}");
 }
+
+#[test]
+fn hashes_area_smaller_than_the_table() {
+    let mut fw = fixture();
+    let at = entry_data_at(&fw, &SEV_HASH_TABLE_RV_GUID) + 4; // the area size
+    fw[at..at + 4].copy_from_slice(&175u32.to_le_bytes());
+    for mode in [SevMode::Snp, SevMode::SevEs, SevMode::Sev] {
+        let mut l = with_kernel(launch(fw.clone()));
+        l.mode = mode;
+        let err = snp::measure(&l).unwrap_err();
+        assert!(matches!(err, Error::KernelHashesUnsupported { .. }), "{mode}: {err}");
+        // Without a kernel nothing is written there.
+        l.kernel = None;
+        snp::measure(&l).unwrap();
+    }
+    fw[at..at + 4].copy_from_slice(&176u32.to_le_bytes());
+    snp::measure(&with_kernel(launch(fw))).unwrap();
+}

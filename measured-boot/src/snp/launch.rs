@@ -120,6 +120,20 @@ fn check_inputs(launch: &SnpLaunch) -> Result<()> {
     Ok(())
 }
 
+/// QEMU refuses to write the hashes table into an area smaller than the
+/// padded table, so such a launch never happens.
+fn check_hashes_area(layout: &SevLayout, mode: SevMode) -> Result<()> {
+    match layout.hashes_table {
+        Some(area) if (area.size as usize) < arca_firmware::hashes::PADDED_TABLE_LEN => {
+            Err(Error::KernelHashesUnsupported {
+                mode: mode.as_str(),
+                expected: "a SEV hashes-table area of at least 176 bytes",
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The RDX value source: QEMU needs a vCPU model, EC2 and GCE set their own.
 fn vcpu_sig(launch: &SnpLaunch) -> Result<u32> {
     match (&launch.vcpu, launch.vmm_type) {
@@ -163,6 +177,9 @@ fn measure_snp(
             mode: "snp",
             expected: "an SNP_KERNEL_HASHES section in the firmware's SEV metadata",
         });
+    }
+    if hashes.is_some() {
+        check_hashes_area(layout, SevMode::Snp)?;
     }
     let [bsp, ap] = vmsa_pages(launch, layout, launch.guest_features)?;
 
@@ -236,6 +253,9 @@ fn measure_sev(launch: &SnpLaunch, layout: &SevLayout, hashes: Option<SevHashes>
             mode: launch.mode.as_str(),
             expected: "a SEV hashes-table footer entry with a non-zero GPA",
         });
+    }
+    if hashes.is_some() {
+        check_hashes_area(layout, launch.mode)?;
     }
     let vmsas = if launch.mode == SevMode::SevEs {
         // SEV-ES VMSAs carry no SEV features.
