@@ -86,12 +86,12 @@ fn parse_int<T: TryFrom<u128>>(text: &str) -> Result<T, String> {
     let t = text.trim();
     let lower = t.to_ascii_lowercase();
     let (digits, radix) = match lower.get(..2) {
-        Some("0x") => (&lower[2..], 16),
-        Some("0o") => (&lower[2..], 8),
-        Some("0b") => (&lower[2..], 2),
+        // Python allows one underscore right after a base prefix.
+        Some("0x") => (lower[2..].strip_prefix('_').unwrap_or(&lower[2..]), 16),
+        Some("0o") => (lower[2..].strip_prefix('_').unwrap_or(&lower[2..]), 8),
+        Some("0b") => (lower[2..].strip_prefix('_').unwrap_or(&lower[2..]), 2),
         _ => (lower.as_str(), 10),
     };
-    let digits = digits.strip_prefix('_').unwrap_or(digits);
     let clean: String = digits.chars().filter(|&c| c != '_').collect();
     if clean.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
         return Err(format!("{text:?} is not an integer"));
@@ -222,6 +222,7 @@ mod tests {
         assert_eq!(parse_int::<u64>("0b101"), Ok(5));
         assert_eq!(parse_int::<u64>("0o17"), Ok(15));
         assert_eq!(parse_int::<u64>("1_000"), Ok(1000));
+        assert_eq!(parse_int::<u64>("0x_21"), Ok(0x21));
         assert_eq!(parse_int::<u32>("0x800f12"), Ok(0x800f12));
         for bad in ["", "0x", "x1", "1__0", "_1", "1_", "0x1g", "-1"] {
             assert!(parse_int::<u64>(bad).is_err(), "{bad}");
