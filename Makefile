@@ -43,9 +43,12 @@ demo: deps
 	@scripts/demo-kbs.sh "$(CARGO_TARGET_DIR)/debug"
 
 ## bench: verification speed (ours beside dcap-qvl in the same run), policy
-## evaluation, and KBS load (full RCAR + resource GET at 1, 16, 64 clients).
+## evaluation, KBS load (full RCAR + resource GET at 1, 16, 64 clients), and
+## `arca measure snp` beside sev-snp-measure (whole process, same inputs).
 bench: deps
-	$(CARGO) bench -p arca-verifier -p arca-kbs
+	$(CARGO) bench -p arca-verifier -p arca-kbs -p arca-measure
+	$(CARGO) build --release -p arca-cli
+	@scripts/bench-measure.sh "$(CARGO_TARGET_DIR)/release/arca"
 
 ## fuzz: run each fuzz target briefly (needs cargo-fuzz and a nightly toolchain).
 fuzz:

@@ -6,9 +6,11 @@ set -euo pipefail
 apt_packages=(
   build-essential pkg-config ca-certificates
   qemu-system-x86 ovmf cryptsetup-bin
-  python3-pip
+  python3-pip hyperfine
 )
-pip_packages=(sev-snp-measure jwcrypto)
+# sev-snp-measure is pinned: the SNP vectors were made with 0.0.13 and its
+# VMSA model changed between releases.
+pip_packages=(sev-snp-measure==0.0.13 jwcrypto)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
@@ -24,7 +26,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 for p in "${pip_packages[@]}"; do
-  if ! python3 -m pip show -q "$p" >/dev/null 2>&1; then
+  name=${p%%==*}
+  want=${p#"$name"}; want=${want#==}
+  have=$(python3 -m pip show "$name" 2>/dev/null | awk '/^Version:/ {print $2}')
+  if [ -z "$have" ] || { [ -n "$want" ] && [ "$have" != "$want" ]; }; then
     echo "deps: installing $p (pip)"
     python3 -m pip install -q --disable-pip-version-check "$p" 2>/dev/null \
       || python3 -m pip install -q --disable-pip-version-check --break-system-packages "$p"

@@ -7,4 +7,58 @@ pub enum Error {
     /// The firmware image could not be parsed.
     #[error("firmware: {0}")]
     Firmware(#[from] arca_firmware::Error),
+    /// A launch parameter is out of range or malformed.
+    #[error("{field}: expected {expected}, found {found}")]
+    InvalidInput {
+        /// The parameter.
+        field: &'static str,
+        /// What is accepted.
+        expected: &'static str,
+        /// What was given.
+        found: String,
+    },
+    /// A vCPU model name QEMU does not define.
+    #[error("vCPU type: expected one of QEMU's EPYC models (EPYC, EPYC-v1..v4, EPYC-IBPB, EPYC-Rome[-v1..v3], EPYC-Milan[-v1,-v2], EPYC-Genoa[-v1], EPYC-Turin), found {found:?}")]
+    UnknownVcpuType {
+        /// The name given.
+        found: String,
+    },
+    /// A QEMU SEV-ES/SNP launch needs the vCPU signature for the VMSAs.
+    #[error(
+        "vCPU model: expected a vCPU type, signature or family/model/stepping for mode {mode} with QEMU, found none"
+    )]
+    MissingVcpuType {
+        /// The mode measured.
+        mode: &'static str,
+    },
+    /// A kernel was given but the firmware cannot measure it: the guest
+    /// would boot an unchecked kernel, so no value is produced.
+    #[error("kernel given for mode {mode}, but the firmware cannot measure it: expected {expected}, found none")]
+    KernelHashesUnsupported {
+        /// The mode measured.
+        mode: &'static str,
+        /// What the firmware lacks.
+        expected: &'static str,
+    },
+    /// The firmware lacks a footer entry this launch needs.
+    #[error("firmware: expected footer entry {field}, found none")]
+    MissingFirmwareEntry {
+        /// The entry.
+        field: &'static str,
+    },
+    /// The firmware's SEV metadata lists a section type this crate does not
+    /// know, so what the launch does with it cannot be predicted.
+    #[error("SEV metadata section {index}: expected type 1, 2, 3, 4 or 0x10, found {found:#x}")]
+    UnknownSectionType {
+        /// Index of the section in file order.
+        index: usize,
+        /// The raw type.
+        found: u32,
+    },
+    /// An initrd or command line was given without a kernel.
+    #[error("{field}: expected together with a kernel, found without one")]
+    InputWithoutKernel {
+        /// `initrd` or `cmdline`.
+        field: &'static str,
+    },
 }

@@ -9,10 +9,56 @@
 //! The entry point is a per-TEE launch description measured into a
 //! per-TEE result; every result exports its values under the names the
 //! KBS's default attestation policy reads.
+//!
+//! It does no file I/O (callers pass file contents), runs no VMM and
+//! verifies no attestation evidence; it only predicts values.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 
 mod error;
+mod hexser;
+pub mod snp;
 
 pub use error::Error;
 
 /// Result of this crate's operations.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A launch of any supported TEE.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum LaunchConfig {
+    /// AMD SEV, SEV-ES or SEV-SNP.
+    Snp(snp::SnpLaunch),
+}
+
+/// The measurements of a launch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "tee")]
+#[non_exhaustive]
+pub enum Measurements {
+    /// AMD SEV, SEV-ES or SEV-SNP.
+    #[serde(rename = "snp")]
+    Snp(snp::SnpMeasurements),
+}
+
+impl LaunchConfig {
+    /// Measures the launch.
+    pub fn measure(&self) -> Result<Measurements> {
+        match self {
+            Self::Snp(launch) => snp::measure(launch).map(Measurements::Snp),
+        }
+    }
+}
+
+impl Measurements {
+    /// Reference values under the names the KBS default policy reads,
+    /// as lower-case hex.
+    pub fn reference_values(&self) -> BTreeMap<String, String> {
+        match self {
+            Self::Snp(m) => m.reference_values(),
+        }
+    }
+}

@@ -1,12 +1,16 @@
 //! `arca`: the operator's command line.
 //!
-//! It verifies TEE evidence (`arca verify`) and talks to a KBS (`arca kbs`:
-//! attest, fetch resources, administer); measuring launches joins it as that
-//! part lands. Exit codes: 0 success, 1 the evidence did not verify or the
-//! KBS refused, 2 the input could not be read or parsed (including bad
-//! arguments).
+//! It verifies TEE evidence (`arca verify`), talks to a KBS (`arca kbs`:
+//! attest, fetch resources, administer), predicts launch measurements
+//! (`arca measure snp|…`) and shows what a firmware image declares
+//! (`arca firmware inspect`). Exit codes: 0 success, 1 the evidence did not
+//! verify, the KBS refused or a result could not be written, 2 the input
+//! could not be read or parsed (including bad arguments and launches that
+//! cannot be measured).
 
+mod firmware;
 mod kbs;
+mod measure;
 mod verify;
 
 use std::process::ExitCode;
@@ -27,6 +31,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Talk to a Key Broker Service: attest, fetch resources, administer.
     Kbs(kbs::KbsArgs),
+    /// Predict launch measurements (reference values) of a TEE guest.
+    Measure(measure::MeasureArgs),
+    /// Inspect firmware images.
+    Firmware(firmware::FirmwareArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +42,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Verify(args) => verify::run(&args),
         Command::Kbs(args) => kbs::run(args),
+        Command::Measure(args) => measure::run(args),
+        Command::Firmware(args) => firmware::run(args),
     }
 }
