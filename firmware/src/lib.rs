@@ -16,10 +16,12 @@ mod error;
 pub mod footer;
 mod guid;
 mod serde_hex;
+pub mod tdvf;
 
 pub use error::Error;
 pub use footer::{parse_footer_table, FooterEntry, FooterTable};
 pub use guid::Guid;
+pub use tdvf::{parse_tdvf_metadata, TdvfMetadata, TdvfSection, TdvfSectionType};
 
 /// Result of this crate's operations.
 pub type Result<T> = std::result::Result<T, Error>;
