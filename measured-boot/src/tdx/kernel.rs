@@ -119,7 +119,7 @@ pub fn patch_setup_header(
     }
     let magic = u32_at(kernel, HEADER_MAGIC_OFFSET);
     if magic != u32::from_le_bytes(*b"HdrS") {
-        return Err(header_error("header (0x202)", "\"HdrS\" (a bzImage)", magic.into()));
+        return Err(header_error("header magic (0x202)", "\"HdrS\" (a bzImage)", magic.into()));
     }
     let protocol = u16_at(kernel, VERSION_OFFSET);
     if protocol < 0x202 {
@@ -224,7 +224,7 @@ mod tests {
             other => panic!("expected KernelSetupHeader, got {other:?}"),
         };
         assert_eq!(field(patch_setup_header(&[0; 0x100], None, &ram, acpi)), "image size");
-        assert_eq!(field(patch_setup_header(&[0; 0x1000], None, &ram, acpi)), "header (0x202)");
+        assert_eq!(field(patch_setup_header(&[0; 0x1000], None, &ram, acpi)), "header magic (0x202)");
         assert_eq!(field(patch_setup_header(&kernel(0x201, 1, 0, 0), None, &ram, acpi)), "version (0x206)");
         assert_eq!(field(patch_setup_header(&kernel(0x20f, 0, 0, 0), None, &ram, acpi)), "loadflags (0x211)");
         // ACPI data larger than low RAM.
