@@ -9,6 +9,9 @@
 //! The entry point is a per-TEE launch description measured into a
 //! per-TEE result; every result exports its values under the names the
 //! KBS's default attestation policy reads.
+//!
+//! It does no file I/O (callers pass file contents), runs no VMM and
+//! verifies no attestation evidence; it only predicts values.
 
 use std::collections::BTreeMap;
 
@@ -22,38 +25,39 @@ pub use error::Error;
 /// Result of this crate's operations.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// A launch to measure, for one TEE.
+/// A launch of any supported TEE.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum LaunchConfig {
-    /// An Intel TDX launch.
+    /// Intel TDX.
     Tdx(tdx::TdxLaunch),
 }
 
-/// The predicted measurements of a launch.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "tee", rename_all = "lowercase")]
+/// The measurements of a launch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "tee")]
 #[non_exhaustive]
 pub enum Measurements {
-    /// Intel TDX registers.
+    /// Intel TDX.
+    #[serde(rename = "tdx")]
     Tdx(tdx::TdxMeasurements),
 }
 
 impl LaunchConfig {
-    /// Computes the launch's measurements.
+    /// Measures the launch.
     pub fn measure(&self) -> Result<Measurements> {
         match self {
-            LaunchConfig::Tdx(launch) => tdx::measure(launch).map(Measurements::Tdx),
+            Self::Tdx(launch) => tdx::measure(launch).map(Measurements::Tdx),
         }
     }
 }
 
 impl Measurements {
-    /// The values under the names the KBS default policy reads, as
-    /// lower-case hex.
+    /// Reference values under the names the KBS default policy reads,
+    /// as lower-case hex.
     pub fn reference_values(&self) -> BTreeMap<String, String> {
         match self {
-            Measurements::Tdx(m) => m.reference_values(),
+            Self::Tdx(m) => m.reference_values(),
         }
     }
 }

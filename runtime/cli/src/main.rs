@@ -28,7 +28,7 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Talk to a Key Broker Service: attest, fetch resources, administer.
     Kbs(kbs::KbsArgs),
-    /// Predict launch measurements (reference values) of a confidential guest.
+    /// Predict launch measurements (reference values) of a TEE guest.
     Measure(measure::MeasureArgs),
 }
 
@@ -37,6 +37,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Verify(args) => verify::run(&args),
         Command::Kbs(args) => kbs::run(args),
-        Command::Measure(args) => measure::run(&args),
+        Command::Measure(args) => measure::run(args),
     }
 }

@@ -1,22 +1,25 @@
-//! `arca measure`: predict the launch measurements of a confidential guest.
+//! `arca measure`: predict a TEE's launch measurements from the firmware,
+//! kernel, initrd and command line it will boot.
 //!
-//! Each TEE has a subcommand with the flags of the reference tool users
-//! already know. Exit codes: 0 success, 2 the input could not be read or
-//! cannot be measured (bad arguments, malformed firmware or kernel, a
-//! launch the VMM would refuse).
+//! Each TEE's subcommand takes the flag names of the reference tool users
+//! already know, prints the same output, and with `--reference-values`
+//! prints the `{name: hex}` document `arca kbs config set-reference-values
+//! --file` accepts. Exit codes: 0 measured, 2 bad input or a launch that
+//! must be refused, 1 the result could not be written.
 
 mod tdx;
 
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-/// Exit code for input that could not be read, parsed or measured.
+/// Exit code for a result that could not be written.
+const EXIT_OUTPUT: u8 = 1;
+/// Exit code for input that could not be read or a launch that is refused.
 const EXIT_INPUT: u8 = 2;
-
-/// Largest file read (firmware, kernel, initrd): 1 GiB.
-const MAX_INPUT_FILE: u64 = 1 << 30;
 
 /// Arguments of `arca measure`.
 #[derive(Debug, Args)]
@@ -25,36 +28,67 @@ pub struct MeasureArgs {
     tee: MeasureCommand,
 }
 
+/// The TEEs `arca measure` knows.
 #[derive(Debug, Subcommand)]
-enum MeasureCommand {
-    /// Intel TDX: MRTD, RTMR[1], RTMR[2] of a QEMU direct boot (RTMR[0] is
-    /// reported as unpredictable).
+pub enum MeasureCommand {
+    /// Intel TDX: MRTD, RTMR[1] and RTMR[2] of a QEMU direct boot, as JSON
+    /// (RTMR[0] is reported as unpredictable), with dstack-mr-like flags.
     Tdx(tdx::TdxArgs),
 }
 
 /// Runs `arca measure`.
-pub fn run(args: &MeasureArgs) -> ExitCode {
-    let (name, result) = match &args.tee {
-        MeasureCommand::Tdx(a) => ("tdx", tdx::run(a)),
+pub fn run(args: MeasureArgs) -> ExitCode {
+    let (name, result) = match args.tee {
+        MeasureCommand::Tdx(a) => ("tdx", tdx::run(&a)),
     };
+    finish(name, result)
+}
+
+/// Why a measurement command failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad input, or a launch that must be refused.
+    Input(String),
+    /// The result could not be written.
+    Output(String),
+}
+
+/// Prints the result or the failure and gives the exit code.
+pub fn finish(tee: &str, result: Result<String, Failure>) -> ExitCode {
     match result {
-        Ok(output) => {
-            println!("{output}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("arca measure {name}: {}", format!("{e:#}").replace('\n', " "));
+        Ok(text) => match std::io::stdout().lock().write_all(text.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("arca measure {tee}: cannot write the result: {e}");
+                ExitCode::from(EXIT_OUTPUT)
+            }
+        },
+        Err(Failure::Input(message)) => {
+            eprintln!("arca measure {tee}: {message}");
             ExitCode::from(EXIT_INPUT)
+        }
+        Err(Failure::Output(message)) => {
+            eprintln!("arca measure {tee}: {message}");
+            ExitCode::from(EXIT_OUTPUT)
         }
     }
 }
 
-/// Reads a whole input file, refusing anything larger than the limit.
-fn read_file(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    use anyhow::Context as _;
-    let size = std::fs::metadata(path).with_context(|| format!("{what} {}", path.display()))?.len();
-    if size > MAX_INPUT_FILE {
-        anyhow::bail!("{what} {}: {size} bytes, more than the {MAX_INPUT_FILE}-byte limit", path.display());
+/// Reads a whole input file of at most `limit` bytes.
+pub fn read_input(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Failure> {
+    let fail = |e: std::io::Error| Failure::Input(format!("{what} {}: {e}", path.display()));
+    let file = File::open(path).map_err(fail)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(fail)?;
+    if bytes.len() as u64 > limit {
+        return Err(Failure::Input(format!("{what} {}: larger than the {limit}-byte limit", path.display())));
     }
-    std::fs::read(path).with_context(|| format!("{what} {}", path.display()))
+    Ok(bytes)
+}
+
+/// Renders reference values as the JSON document the KBS accepts.
+pub fn reference_values_json(values: &std::collections::BTreeMap<String, String>) -> String {
+    let mut text = serde_json::to_string_pretty(values).unwrap_or_default();
+    text.push('\n');
+    text
 }

@@ -8,9 +8,12 @@ use std::path::PathBuf;
 
 use arca_measure::tdx::{self, PageAddOrder, TdxLaunch};
 use clap::{Args, ValueEnum};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::read_file;
+use super::{read_input, reference_values_json, Failure};
+
+/// Largest firmware, kernel or initrd read: 1 GiB.
+const MAX_INPUT_FILE: u64 = 1 << 30;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum OrderArg {
@@ -95,10 +98,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Measures the launch and renders the output JSON.
-pub fn run(args: &TdxArgs) -> anyhow::Result<String> {
-    let mut launch = TdxLaunch::new(read_file(&args.firmware, "firmware")?);
-    launch.kernel = args.kernel.as_deref().map(|p| read_file(p, "kernel")).transpose()?;
-    launch.initrd = args.initrd.as_deref().map(|p| read_file(p, "initrd")).transpose()?;
+pub fn run(args: &TdxArgs) -> Result<String, Failure> {
+    let mut launch = TdxLaunch::new(read_input(&args.firmware, MAX_INPUT_FILE, "firmware")?);
+    launch.kernel = args.kernel.as_deref().map(|p| read_input(p, MAX_INPUT_FILE, "kernel")).transpose()?;
+    launch.initrd = args.initrd.as_deref().map(|p| read_input(p, MAX_INPUT_FILE, "initrd")).transpose()?;
     launch.cmdline = args.append.clone();
     launch.memory = args.memory;
     launch.vcpus = args.cpu;
@@ -107,11 +110,11 @@ pub fn run(args: &TdxArgs) -> anyhow::Result<String> {
         (true, _) | (false, OrderArg::TwoPass) => PageAddOrder::TwoPass,
         (false, OrderArg::SinglePass) => PageAddOrder::SinglePass,
     };
-    // The library error's text already includes its causes.
-    let m = tdx::measure(&launch).map_err(|e| anyhow::anyhow!("cannot measure this launch: {e}"))?;
-    let output: Value = if args.reference_values {
-        serde_json::to_value(m.reference_values())?
-    } else {
+    let m = tdx::measure(&launch).map_err(|e| Failure::Input(format!("cannot measure this launch: {e}")))?;
+    if args.reference_values {
+        return Ok(reference_values_json(&m.reference_values()));
+    }
+    let output = {
         let mut out = json!({
             "mrtd": m.mrtd,
             "rtmr0": m.rtmr0,
@@ -121,11 +124,13 @@ pub fn run(args: &TdxArgs) -> anyhow::Result<String> {
             "page_add_order": m.page_add_order,
         });
         if args.trace {
-            out["trace"] = serde_json::to_value(&m.trace)?;
+            out["trace"] = serde_json::to_value(&m.trace).map_err(|e| Failure::Output(e.to_string()))?;
         }
         out
     };
-    Ok(serde_json::to_string_pretty(&output)?)
+    let mut text = serde_json::to_string_pretty(&output).map_err(|e| Failure::Output(e.to_string()))?;
+    text.push('\n');
+    Ok(text)
 }
 
 #[cfg(test)]
