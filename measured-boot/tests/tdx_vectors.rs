@@ -221,6 +221,24 @@ fn rtmr0_is_reported_as_unpredictable_not_invented() {
 }
 
 #[test]
+fn kernel_stub_without_cc_measurement_leaves_rtmr2_zero() {
+    let json = tdx_json();
+    let case = &json["rtmr2"][0];
+    let mut launch = TdxLaunch::new(firmware_for_rtmr(&json));
+    launch.kernel = Some(file(&json, "kernels", "kernel-pe-a", &[]).unwrap());
+    launch.cmdline = case["qemu_append"].as_str().map(str::to_owned);
+    launch.initrd = case["initrd"].as_str().map(|i| file(&json, "inputs", i, &[]).unwrap());
+    let measuring = tdx::measure(&launch).unwrap();
+    assert_eq!(measuring.rtmr2.unwrap().to_string(), case["rtmr2"].as_str().unwrap());
+    launch.efi_stub_measures = false;
+    let silent = tdx::measure(&launch).unwrap();
+    assert_eq!(silent.rtmr2.unwrap().0, [0u8; 48]);
+    assert!(silent.trace.rtmr2_events.is_empty());
+    // RTMR[1] and the LoadOptions the kernel receives do not change.
+    assert_eq!((silent.rtmr1, &silent.trace.load_options), (measuring.rtmr1, &measuring.trace.load_options));
+}
+
+#[test]
 fn launch_config_dispatches_and_tags() {
     let json = tdx_json();
     let m = LaunchConfig::Tdx(TdxLaunch::new(firmware_for_rtmr(&json))).measure().unwrap();

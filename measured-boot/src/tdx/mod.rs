@@ -10,7 +10,8 @@
 //! - **RTMR[2]**: the LoadOptions and initrd events of the Linux EFI stub.
 //!   Only kernels whose stub measures into the TDX CC protocol log them
 //!   (upstream since the 2024 libstub change, Linux 6.9 era, and its
-//!   backports); with an older kernel RTMR[2] stays zero.
+//!   backports); with an older kernel RTMR[2] stays zero
+//!   ([`TdxLaunch::efi_stub_measures`]).
 //! - **RTMR[0]** is *not* predicted: besides the TD HOB (computed here, its
 //!   first event, [`hob`]) it covers QEMU's ACPI tables, the firmware's
 //!   variable store and Secure Boot and boot variables, which depend on the
@@ -92,11 +93,17 @@ pub struct TdxLaunch {
     /// ACPI data QEMU reserves at the top of low RAM (0x28000 for the PC
     /// machines); the initrd is placed below it.
     pub acpi_data_size: u64,
+    /// The kernel's EFI stub measures its LoadOptions and initrd into the
+    /// TDX CC protocol (upstream Linux since the 2024 libstub change, 6.9
+    /// era, and kernels with its backport). When `false` (older kernels,
+    /// e.g. Debian 12's 6.1), nothing is logged and RTMR[2] stays zero.
+    pub efi_stub_measures: bool,
 }
 
 impl TdxLaunch {
     /// A launch of `firmware` with QEMU's defaults: 2 GiB, one vCPU, the
-    /// current page-add order, no kernel.
+    /// current page-add order, no kernel (and a kernel, once given, whose
+    /// EFI stub measures into RTMR[2]).
     pub fn new(firmware: Vec<u8>) -> Self {
         Self {
             firmware,
@@ -107,6 +114,7 @@ impl TdxLaunch {
             vcpus: 1,
             page_add_order: PageAddOrder::default(),
             acpi_data_size: DEFAULT_ACPI_DATA_SIZE,
+            efi_stub_measures: true,
         }
     }
 }
@@ -132,7 +140,7 @@ pub struct TdxTrace {
     /// The LoadOptions string the kernel receives (with a kernel and a
     /// command line or initrd).
     pub load_options: Option<String>,
-    /// RTMR[2] events (with a kernel).
+    /// RTMR[2] events (with a kernel whose EFI stub measures).
     pub rtmr2_events: Vec<TdxEvent>,
 }
 
@@ -220,7 +228,9 @@ pub fn measure(launch: &TdxLaunch) -> Result<TdxMeasurements> {
             trace.rtmr1_events = rtmr::rtmr1_events(authenticode);
             let initrd_nonempty = launch.initrd.as_ref().is_some_and(|i| !i.is_empty());
             trace.load_options = rtmr::load_options(launch.cmdline.as_deref(), initrd_nonempty);
-            trace.rtmr2_events = rtmr::rtmr2_events(trace.load_options.as_deref(), launch.initrd.as_deref());
+            if launch.efi_stub_measures {
+                trace.rtmr2_events = rtmr::rtmr2_events(trace.load_options.as_deref(), launch.initrd.as_deref());
+            }
             (Some(rtmr::replay(&trace.rtmr1_events)), Some(rtmr::replay(&trace.rtmr2_events)))
         }
     };

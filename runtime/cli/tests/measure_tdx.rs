@@ -161,6 +161,11 @@ fn reference_values_for_the_kbs() {
     assert_eq!(out["mr_td"], json["mrtd"][0]["mrtd_single_pass"]);
     assert_eq!(out["rtmr_1"], rtmr1["rtmr1"]);
     assert_eq!(out["rtmr_2"], case["rtmr2"]);
+
+    // A kernel whose stub does not measure: RTMR[2] is all zero.
+    let out = measure_ok(&["--firmware", &fw, "--kernel", &kernel, "--initrd", &initrd, "--no-efi-stub-measurement"]);
+    assert_eq!(out["rtmr2"], "0".repeat(96));
+    assert_eq!(out["rtmr1"], rtmr1["rtmr1"]);
 }
 
 #[test]

@@ -53,6 +53,11 @@ pub struct TdxArgs {
     /// ACPI data QEMU reserves below the top of low RAM; the initrd is placed under it.
     #[arg(long, default_value = "0x28000", value_parser = parse_size)]
     acpi_data_size: u64,
+    /// The kernel's EFI stub does not measure into the TDX CC protocol (kernels
+    /// before the 2024 libstub change without its backport, e.g. Linux 6.1):
+    /// RTMR[2] stays zero.
+    #[arg(long, requires = "kernel")]
+    no_efi_stub_measurement: bool,
     /// Print the reference values the KBS stores ({mr_td, rtmr_1, rtmr_2}) instead.
     #[arg(long)]
     reference_values: bool,
@@ -106,6 +111,7 @@ pub fn run(args: &TdxArgs) -> Result<String, Failure> {
     launch.memory = args.memory;
     launch.vcpus = args.cpu;
     launch.acpi_data_size = args.acpi_data_size;
+    launch.efi_stub_measures = !args.no_efi_stub_measurement;
     launch.page_add_order = match (args.two_pass_add_pages, args.page_add_order) {
         (true, _) | (false, OrderArg::TwoPass) => PageAddOrder::TwoPass,
         (false, OrderArg::SinglePass) => PageAddOrder::SinglePass,
