@@ -80,3 +80,56 @@ fn sev_only_fixtures_have_no_tdvf_metadata() {
         );
     }
 }
+
+mod hostile {
+    //! Mutations of a real TDVF image: the parser never panics, and what it
+    //! accepts satisfies the invariants measurement relies on.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bookworm_image() -> Vec<u8> {
+        // The descriptor sits 0x840 bytes from the end of the Debian 12
+        // image; mutate only the last 4 KiB, where the footer table and the
+        // descriptor are, on a copy of the whole image.
+        let tdx = json("tdx.json");
+        let fw = &tdx["firmware"]["debian-bookworm-ovmf"];
+        std::fs::read(vectors_dir().join(fw["path"].as_str().unwrap())).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn mutated_tail_never_panics(edits in proptest::collection::vec((0usize..4096, any::<u8>()), 1..8)) {
+            let mut image = bookworm_image();
+            let base = image.len() - 4096;
+            for (at, value) in edits {
+                image[base + at] = value;
+            }
+            if let Ok(md) = parse_tdvf_metadata(&image) {
+                for (i, s) in md.sections.iter().enumerate() {
+                    prop_assert!(s.raw_data(&image).is_ok(), "section {i} raw data inside the image");
+                    prop_assert!(u64::from(s.raw_data_size) <= s.memory_data_size);
+                    prop_assert_eq!(s.memory_address % 0x1000, 0);
+                    for t in &md.sections[..i] {
+                        let disjoint = s.memory_data_size == 0
+                            || t.memory_data_size == 0
+                            || s.memory_end() <= t.memory_address
+                            || t.memory_end() <= s.memory_address;
+                        prop_assert!(disjoint, "sections overlap");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn truncated_images_are_errors(cut in 1usize..0x900) {
+            let image = bookworm_image();
+            // Cutting bytes off the end moves the footer: never a panic, and
+            // never the original metadata read from the wrong place.
+            let short = &image[..image.len() - cut];
+            prop_assert!(parse_tdvf_metadata(short).is_err());
+        }
+    }
+}

@@ -177,3 +177,39 @@ proptest! {
         prop_assert_eq!(a.mrtd, b.mrtd);
     }
 }
+
+mod hostile_kernels {
+    //! Mutated and truncated kernels: PE parsing, the Authenticode digest
+    //! and the setup-header patch give errors, never panics.
+
+    use arca_measure::tdx::{kernel, layout::RamLayout, pe};
+    use proptest::prelude::*;
+
+    fn kernel_pe_b() -> Vec<u8> {
+        let dir = std::env::var_os("ARCA_VECTORS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors").into());
+        std::fs::read(dir.join("measurement/inputs/kernel-pe-b.bin")).expect("kernel-pe-b.bin in the vectors")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn mutated_headers(edits in proptest::collection::vec((0usize..0x1000, any::<u8>()), 1..8), cut in 0usize..0x8000) {
+            let mut k = kernel_pe_b();
+            for (at, v) in edits {
+                k[at] = v;
+            }
+            k.truncate(k.len() - cut);
+            if let Ok(image) = pe::parse_pe(&k) {
+                for r in image.authenticode_ranges() {
+                    prop_assert!(r.start <= r.end && r.end <= k.len());
+                }
+            }
+            let _ = pe::authenticode_sha384(&k);
+            let ram = RamLayout::q35(1 << 30).unwrap();
+            let _ = kernel::patch_setup_header(&k, Some(cut as u64), &ram, kernel::DEFAULT_ACPI_DATA_SIZE);
+        }
+    }
+}
