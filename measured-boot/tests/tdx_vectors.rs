@@ -272,6 +272,18 @@ fn refusals_name_the_problem() {
     launch.kernel = Some(file(&json, "kernels", "kernel-pe-a", &[]).unwrap());
     launch.initrd = Some(vec![0; 16 << 20]);
     assert!(matches!(tdx::measure(&launch), Err(Error::InitrdTooLarge { .. })));
+    // Section types QEMU does not load: the TDVF parser accepts PERM_MEM,
+    // the QEMU model refuses the launch. The descriptor of this image is
+    // 0xa00 bytes from its end; section 2 is a TEMP_MEM, its type at +24.
+    let mut perm = firmware.clone();
+    let type_at = perm.len() - 0xa00 + 16 + 32 * 2 + 24;
+    assert_eq!(perm[type_at], 3, "section 2 is TEMP_MEM");
+    perm[type_at] = 4;
+    assert!(arca_firmware::parse_tdvf_metadata(&perm).is_ok());
+    assert!(matches!(
+        tdx::measure(&TdxLaunch::new(perm)),
+        Err(Error::TdxLaunchParameter { field: "firmware", found, .. }) if found.contains("PERM_MEM")
+    ));
     // vCPUs and NUL in the command line.
     let mut launch = TdxLaunch::new(firmware.clone());
     launch.vcpus = 0;

@@ -31,7 +31,7 @@ use std::fmt;
 use serde::Serialize;
 use sha2::{Digest as _, Sha384};
 
-use arca_firmware::tdvf::{parse_tdvf_metadata, TdvfMetadata};
+use arca_firmware::tdvf::{parse_tdvf_metadata, TdvfMetadata, TdvfSectionType};
 
 pub use kernel::{PatchedSetupHeader, DEFAULT_ACPI_DATA_SIZE};
 pub use mrtd::PageAddOrder;
@@ -182,6 +182,29 @@ impl TdxMeasurements {
     }
 }
 
+/// QEMU loads only the four section types edk2 uses, BFV and CFV with data
+/// from the image and TD_HOB and TEMP_MEM without (`tdvf.c`,
+/// `tdvf_parse_and_check_section_entry`); it refuses firmware with any
+/// other section, so such a launch has no measurement.
+fn check_qemu_accepts(metadata: &TdvfMetadata) -> Result<()> {
+    for (index, s) in metadata.sections.iter().enumerate() {
+        let problem = match s.section_type {
+            TdvfSectionType::Bfv | TdvfSectionType::Cfv if s.raw_data_size == 0 => "BFV/CFV section without data",
+            TdvfSectionType::TdHob | TdvfSectionType::TempMem if s.raw_data_size != 0 => {
+                "TD_HOB/TEMP_MEM section with data"
+            }
+            TdvfSectionType::Bfv | TdvfSectionType::Cfv | TdvfSectionType::TdHob | TdvfSectionType::TempMem => continue,
+            _ => "a section type QEMU does not load",
+        };
+        return Err(Error::TdxLaunchParameter {
+            field: "firmware",
+            expected: "TDVF sections QEMU loads: BFV and CFV with data, TD_HOB and TEMP_MEM without",
+            found: format!("section {index} ({}): {problem}", s.section_type.name()),
+        });
+    }
+    Ok(())
+}
+
 /// Computes the predicted measurements of a TDX launch.
 pub fn measure(launch: &TdxLaunch) -> Result<TdxMeasurements> {
     if launch.vcpus == 0 {
@@ -197,6 +220,7 @@ pub fn measure(launch: &TdxLaunch) -> Result<TdxMeasurements> {
         }
     }
     let metadata = parse_tdvf_metadata(&launch.firmware)?;
+    check_qemu_accepts(&metadata)?;
     let mrtd = Sha384Digest(mrtd::compute_mrtd(&launch.firmware, &metadata, launch.page_add_order)?);
     let ram = layout::RamLayout::q35(launch.memory)?;
     let td_hob = hob::td_hob(&metadata, &ram)?;
