@@ -1,4 +1,4 @@
-//! The TD HOB QEMU hands to TDVF, the first event of RTMR[0].
+//! The TD HOB QEMU hands to TDVF, the first event of RTMR\[0\].
 //!
 //! QEMU (`hw/i386/tdvf-hob.c`) writes a HOB list into the firmware's TD_HOB
 //! section: a PHIT (handoff) HOB, one resource descriptor per guest RAM

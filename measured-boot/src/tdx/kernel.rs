@@ -2,7 +2,7 @@
 //!
 //! With `-kernel`, QEMU writes boot parameters into the kernel's setup
 //! header before handing the image to the firmware over fw_cfg, and OVMF
-//! measures that patched image (not the file) into RTMR[1]. The patch is
+//! measures that patched image (not the file) into RTMR\[1\]. The patch is
 //! QEMU's `x86_load_linux` for a "high and recent" kernel (boot protocol
 //! 2.02 or later, `LOADED_HIGH`): real-mode code at 0x10000, command line
 //! at 0x20000.

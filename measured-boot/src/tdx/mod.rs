@@ -1,18 +1,18 @@
-//! Intel TDX: MRTD, RTMR[1], RTMR[2] and the TD HOB of a QEMU direct boot.
+//! Intel TDX: MRTD, RTMR\[1\], RTMR\[2\] and the TD HOB of a QEMU direct boot.
 //!
 //! What is predicted, for TDVF (OVMF built with TDX support) booted by
 //! QEMU's q35 machine with `-kernel/-initrd/-append`:
 //!
 //! - **MRTD** from the firmware image alone ([`mrtd`]): TDVF sections added
 //!   and extended in the chosen [`PageAddOrder`].
-//! - **RTMR[1]**: the kernel's Authenticode digest after QEMU patched its
+//! - **RTMR\[1\]**: the kernel's Authenticode digest after QEMU patched its
 //!   setup header ([`kernel`], [`pe`]) and the four fixed OVMF events.
-//! - **RTMR[2]**: the LoadOptions and initrd events of the Linux EFI stub.
+//! - **RTMR\[2\]**: the LoadOptions and initrd events of the Linux EFI stub.
 //!   Only kernels whose stub measures into the TDX CC protocol log them
 //!   (upstream since the 2024 libstub change, Linux 6.9 era, and its
-//!   backports); with an older kernel RTMR[2] stays zero
+//!   backports); with an older kernel RTMR\[2\] stays zero
 //!   ([`TdxLaunch::efi_stub_measures`]).
-//! - **RTMR[0]** is *not* predicted: besides the TD HOB (computed here, its
+//! - **RTMR\[0\]** is *not* predicted: besides the TD HOB (computed here, its
 //!   first event, [`hob`]) it covers QEMU's ACPI tables, the firmware's
 //!   variable store and Secure Boot and boot variables, which depend on the
 //!   QEMU version, the vCPU count, memory and every device. The result says
@@ -39,12 +39,12 @@ pub use rtmr::TdxEvent;
 
 use crate::{Error, Result};
 
-/// Why RTMR[0] has no predicted value.
+/// Why RTMR\[0\] has no predicted value.
 pub const RTMR0_UNPREDICTABLE: &str = "RTMR[0] covers the TD HOB (predicted: trace.rtmr0_events), then QEMU's ACPI \
      tables (etc/table-loader, RSDP, etc/acpi/tables), the firmware variable store and the Secure Boot and boot \
      variables; those depend on the QEMU version, vCPU count, memory and devices, and are not modelled";
 
-/// Why RTMR[1] and RTMR[2] have no value without a kernel.
+/// Why RTMR\[1\] and RTMR\[2\] have no value without a kernel.
 pub const NO_KERNEL: &str = "no kernel given: the firmware boots from disk, so the boot loader decides the events";
 
 /// A SHA-384 digest, shown as lower-case hex.
@@ -75,17 +75,17 @@ pub struct TdxLaunch {
     /// The TDVF firmware image (`-bios`, or the unified pflash image).
     pub firmware: Vec<u8>,
     /// The kernel (`-kernel`): a bzImage with an EFI stub. `None` boots
-    /// from disk, which leaves RTMR[1] and RTMR[2] unpredicted.
+    /// from disk, which leaves RTMR\[1\] and RTMR\[2\] unpredicted.
     pub kernel: Option<Vec<u8>>,
     /// The initrd (`-initrd`). An empty file still makes QEMU write its
-    /// address into the setup header (RTMR[1]) but OVMF then reports no
-    /// initrd to the kernel (nothing in RTMR[2]).
+    /// address into the setup header (RTMR\[1\]) but OVMF then reports no
+    /// initrd to the kernel (nothing in RTMR\[2\]).
     pub initrd: Option<Vec<u8>>,
     /// The kernel command line (`-append`); `None` and `""` are the same.
     pub cmdline: Option<String>,
     /// Guest memory in bytes (`-m`).
     pub memory: u64,
-    /// vCPU count (`-smp`). It reaches only RTMR[0] (through the ACPI MADT),
+    /// vCPU count (`-smp`). It reaches only RTMR\[0\] (through the ACPI MADT),
     /// which is not predicted; kept so the launch description is complete.
     pub vcpus: u32,
     /// The order in which the VMM adds and extends firmware pages.
@@ -96,14 +96,14 @@ pub struct TdxLaunch {
     /// The kernel's EFI stub measures its LoadOptions and initrd into the
     /// TDX CC protocol (upstream Linux since the 2024 libstub change, 6.9
     /// era, and kernels with its backport). When `false` (older kernels,
-    /// e.g. Debian 12's 6.1), nothing is logged and RTMR[2] stays zero.
+    /// e.g. Debian 12's 6.1), nothing is logged and RTMR\[2\] stays zero.
     pub efi_stub_measures: bool,
 }
 
 impl TdxLaunch {
     /// A launch of `firmware` with QEMU's defaults: 2 GiB, one vCPU, the
     /// current page-add order, no kernel (and a kernel, once given, whose
-    /// EFI stub measures into RTMR[2]).
+    /// EFI stub measures into RTMR\[2\]).
     pub fn new(firmware: Vec<u8>) -> Self {
         Self {
             firmware,
@@ -128,19 +128,19 @@ pub struct TdxTrace {
     /// The measured TD HOB bytes, hex.
     #[serde(serialize_with = "hex_bytes")]
     pub td_hob: Vec<u8>,
-    /// The RTMR[0] events that can be predicted (the TD HOB); the rest of
+    /// The RTMR\[0\] events that can be predicted (the TD HOB); the rest of
     /// the log is unknown.
     pub rtmr0_events: Vec<TdxEvent>,
     /// The setup header fields QEMU writes (with a kernel).
     pub patched_setup_header: Option<PatchedSetupHeader>,
     /// Plain SHA-384 of the patched kernel file (with a kernel).
     pub patched_kernel_sha384: Option<Sha384Digest>,
-    /// RTMR[1] events (with a kernel).
+    /// RTMR\[1\] events (with a kernel).
     pub rtmr1_events: Vec<TdxEvent>,
     /// The LoadOptions string the kernel receives (with a kernel and a
     /// command line or initrd).
     pub load_options: Option<String>,
-    /// RTMR[2] events (with a kernel whose EFI stub measures).
+    /// RTMR\[2\] events (with a kernel whose EFI stub measures).
     pub rtmr2_events: Vec<TdxEvent>,
 }
 
@@ -153,11 +153,11 @@ fn hex_bytes<S: serde::Serializer>(bytes: &[u8], serializer: S) -> std::result::
 pub struct TdxMeasurements {
     /// MRTD.
     pub mrtd: Sha384Digest,
-    /// RTMR[0]: always `None` (see [`RTMR0_UNPREDICTABLE`]).
+    /// RTMR\[0\]: always `None` (see [`RTMR0_UNPREDICTABLE`]).
     pub rtmr0: Option<Sha384Digest>,
-    /// RTMR[1], `None` without a kernel.
+    /// RTMR\[1\], `None` without a kernel.
     pub rtmr1: Option<Sha384Digest>,
-    /// RTMR[2], `None` without a kernel.
+    /// RTMR\[2\], `None` without a kernel.
     pub rtmr2: Option<Sha384Digest>,
     /// For each register left `None` (`"rtmr0"`, …), why.
     pub unpredictable: BTreeMap<String, String>,

@@ -2,7 +2,7 @@
 //! measures an EFI application before starting it.
 //!
 //! OVMF measures the kernel (its EFI stub makes it a PE32+ image) into
-//! RTMR[1] with the Authenticode digest: the file hashed without the
+//! RTMR\[1\] with the Authenticode digest: the file hashed without the
 //! checksum field, without the security data directory entry and without
 //! the certificate table. The byte ranges follow edk2's
 //! `DxeTpm2MeasureBootLib` (`Tcg2MeasurePeImage`), which is what actually

@@ -3,8 +3,8 @@
 //! An RTMR starts as 48 zero bytes and each event extends it:
 //! `RTMR = SHA-384(RTMR || event digest)`. Firmware and the Linux EFI stub
 //! log events by their UEFI CC measurement-register index; UEFI 2.10
-//! §38.4.1 maps PCR 1 and 7 to RTMR[0], PCR 2–6 to RTMR[1] and PCR 8–15 to
-//! RTMR[2].
+//! §38.4.1 maps PCR 1 and 7 to RTMR\[0\], PCR 2–6 to RTMR\[1\] and PCR 8–15 to
+//! RTMR\[2\].
 
 use serde::Serialize;
 use sha2::{Digest as _, Sha384};
@@ -42,14 +42,14 @@ pub fn replay(events: &[TdxEvent]) -> Sha384Digest {
     Sha384Digest(rtmr)
 }
 
-/// `EV_EFI_ACTION` strings OVMF logs into RTMR[1] around starting the
+/// `EV_EFI_ACTION` strings OVMF logs into RTMR\[1\] around starting the
 /// kernel (edk2 `MdePkg/Include/Guid/TcgEventHob.h` names, `EFI_*` strings
 /// from `UefiBootManagerLib` and `DxeCore`).
 const CALLING_EFI_APPLICATION: &str = "Calling EFI Application from Boot Option";
 const EXIT_BOOT_SERVICES_INVOCATION: &str = "Exit Boot Services Invocation";
 const EXIT_BOOT_SERVICES_SUCCESS: &str = "Exit Boot Services Returned with Success";
 
-/// RTMR[1] events of a direct kernel boot through OVMF: the kernel image
+/// RTMR\[1\] events of a direct kernel boot through OVMF: the kernel image
 /// (its Authenticode digest), the boot-option action, the separator, and
 /// the two ExitBootServices actions.
 pub fn rtmr1_events(kernel_authenticode: [u8; 48]) -> Vec<TdxEvent> {
@@ -90,7 +90,7 @@ pub fn load_options_utf16(options: &str) -> Vec<u8> {
     buffer
 }
 
-/// RTMR[2] events the Linux EFI stub logs: the LoadOptions buffer (if
+/// RTMR\[2\] events the Linux EFI stub logs: the LoadOptions buffer (if
 /// any) and the initrd it loads (if non-empty).
 pub fn rtmr2_events(options: Option<&str>, initrd: Option<&[u8]>) -> Vec<TdxEvent> {
     let mut events = Vec::new();
