@@ -102,6 +102,39 @@ pub enum Error {
     OverlappingSections {
         /// The table the sections are listed in.
         field: &'static str,
+    /// The image's footer table has no TDX metadata entry: the firmware is
+    /// not built for TDX.
+    #[error("footer table: expected a TDX metadata entry (e47a6535-984a-4798-865e-4685a7bf8ec2), found none")]
+    NoTdvfMetadata,
+    /// The 16 bytes before the TDVF descriptor are not the GUID edk2 puts
+    /// there, so the offset does not point at a descriptor.
+    #[error("TDVF descriptor GUID: expected e9eaf9f3-168e-44d5-a8eb-7f4d8738f6ae, found {found}")]
+    TdvfDescriptorGuid {
+        /// The bytes found, read as a GUID.
+        found: Guid,
+    },
+    /// The TDVF descriptor does not start with `TDVF`.
+    #[error("TDVF descriptor signature: expected \"TDVF\", found {found:02x?}")]
+    TdvfSignature {
+        /// The four bytes found.
+        found: [u8; 4],
+    },
+    /// A TDVF descriptor or section field holds a value the format does
+    /// not allow.
+    #[error("TDVF {}{field}: expected {expected}, found {found:#x}", section.map(|i| format!("section {i} ")).unwrap_or_default())]
+    TdvfField {
+        /// Index of the section, `None` for a descriptor field.
+        section: Option<usize>,
+        /// The field.
+        field: &'static str,
+        /// What the format allows.
+        expected: &'static str,
+        /// The value found.
+        found: u64,
+    },
+    /// Two TDVF sections claim overlapping guest memory.
+    #[error("TDVF sections {first} and {second}: expected disjoint guest ranges, found an overlap")]
+    TdvfSectionOverlap {
         /// Index of the earlier section.
         first: usize,
         /// Index of the later section.

@@ -18,6 +18,7 @@ mod guid;
 pub mod hashes;
 mod serde_hex;
 pub mod sev;
+pub mod tdvf;
 
 pub use error::Error;
 pub use footer::{parse_footer_table, FooterEntry, FooterTable};
@@ -27,6 +28,7 @@ pub use sev::{
     parse_sev_layout, parse_sev_layout_tail, parse_sev_metadata, GpaRange, SevLayout, SevMetadata, SevSection,
     SevSectionKind,
 };
+pub use tdvf::{parse_tdvf_metadata, TdvfMetadata, TdvfSection, TdvfSectionType};
 
 /// Result of this crate's operations.
 pub type Result<T> = std::result::Result<T, Error>;

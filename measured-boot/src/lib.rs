@@ -20,6 +20,7 @@ use serde::Serialize;
 mod error;
 mod hexser;
 pub mod snp;
+pub mod tdx;
 
 pub use error::Error;
 
@@ -32,6 +33,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub enum LaunchConfig {
     /// AMD SEV, SEV-ES or SEV-SNP.
     Snp(snp::SnpLaunch),
+    /// Intel TDX.
+    Tdx(tdx::TdxLaunch),
 }
 
 /// The measurements of a launch.
@@ -42,6 +45,9 @@ pub enum Measurements {
     /// AMD SEV, SEV-ES or SEV-SNP.
     #[serde(rename = "snp")]
     Snp(snp::SnpMeasurements),
+    /// Intel TDX.
+    #[serde(rename = "tdx")]
+    Tdx(tdx::TdxMeasurements),
 }
 
 impl LaunchConfig {
@@ -49,6 +55,7 @@ impl LaunchConfig {
     pub fn measure(&self) -> Result<Measurements> {
         match self {
             Self::Snp(launch) => snp::measure(launch).map(Measurements::Snp),
+            Self::Tdx(launch) => tdx::measure(launch).map(Measurements::Tdx),
         }
     }
 }
@@ -59,6 +66,7 @@ impl Measurements {
     pub fn reference_values(&self) -> BTreeMap<String, String> {
         match self {
             Self::Snp(m) => m.reference_values(),
+            Self::Tdx(m) => m.reference_values(),
         }
     }
 }

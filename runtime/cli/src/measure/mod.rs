@@ -7,8 +7,10 @@
 //! --file` accepts. Exit codes: 0 measured, 2 bad input or a launch that
 //! must be refused, 1 the result could not be written.
 
+mod cca;
 mod snp;
 mod stream;
+mod tdx;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -35,12 +37,20 @@ pub enum MeasureCommand {
     /// AMD SEV-SNP launch measurement (also SEV-ES and SEV launch digests),
     /// with sev-snp-measure's flags and output.
     Snp(snp::SnpArgs),
+    /// Intel TDX: MRTD, RTMR[1] and RTMR[2] of a QEMU direct boot, as JSON
+    /// (RTMR[0] is reported as unpredictable), with dstack-mr-like flags.
+    Tdx(tdx::TdxArgs),
+    /// Arm CCA: the Realm Initial Measurement of a QEMU or kvmtool launch,
+    /// with realm-measurements' flags.
+    Cca(cca::CcaArgs),
 }
 
 /// Runs `arca measure`.
 pub fn run(args: MeasureArgs) -> ExitCode {
     let (name, result) = match args.tee {
         MeasureCommand::Snp(a) => ("snp", snp::run(&a)),
+        MeasureCommand::Tdx(a) => ("tdx", tdx::run(&a)),
+        MeasureCommand::Cca(a) => ("cca", cca::run(&a)),
     };
     finish(name, result)
 }
