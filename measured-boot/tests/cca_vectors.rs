@@ -118,6 +118,7 @@ fn every_case_matches_rim_and_every_step() {
         assert_eq!(m.trace.len(), steps.len(), "{id}: number of steps");
         for (k, (got, want)) in m.trace.iter().zip(steps).enumerate() {
             assert_eq!(got.label(), want["step"].as_str().unwrap(), "{id}: step {k} label");
+            assert_eq!(got.step, got.label(), "{id}: step {k}");
             assert_eq!(padded(&got.rim), want["rim_after"].as_str().unwrap(), "{id}: step {k} ({})", got.label());
         }
         assert_eq!(padded(&m.rim), case["expected"]["rim_hex"].as_str().unwrap(), "{id}: final RIM");

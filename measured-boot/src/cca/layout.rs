@@ -30,24 +30,45 @@ const KVMTOOL_DTB_LIMIT: u64 = 256 * MIB;
 const KVMTOOL_DTB_ALIGN: u64 = 2 * MIB;
 const KVMTOOL_INITRD_ALIGN: u64 = 4;
 
-/// Where each blob lands and how the first vCPU starts.
+/// Serialize an address as `0x…` hex text.
+pub(crate) fn hex_addr<S: serde::Serializer>(v: &u64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:#x}"))
+}
+
+fn hex_opt_addr<S: serde::Serializer>(v: &Option<u64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => hex_addr(v, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Where each blob lands and how the first vCPU starts (addresses are
+/// serialized as `0x…` text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CcaLayout {
     /// Base IPA of RAM.
+    #[serde(serialize_with = "hex_addr")]
     pub ram_base: u64,
     /// Size of RAM in bytes.
+    #[serde(serialize_with = "hex_addr")]
     pub ram_size: u64,
     /// IPA of the kernel image.
+    #[serde(serialize_with = "hex_addr")]
     pub kernel: u64,
     /// IPA of the initrd, when there is one.
+    #[serde(serialize_with = "hex_opt_addr")]
     pub initrd: Option<u64>,
     /// IPA of the DTB.
+    #[serde(serialize_with = "hex_addr")]
     pub dtb: u64,
     /// Bytes of DTB measured (kvmtool measures its whole DTB area).
+    #[serde(serialize_with = "hex_addr")]
     pub dtb_size: u64,
     /// Entry point of the first REC.
+    #[serde(serialize_with = "hex_addr")]
     pub pc: u64,
     /// x0 of the first REC (the DTB address).
+    #[serde(serialize_with = "hex_addr")]
     pub x0: u64,
 }
 

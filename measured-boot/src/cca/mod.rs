@@ -195,8 +195,10 @@ pub enum RimOp {
     /// RMI_RTT_INIT_RIPAS over `[base, top)`.
     InitRipas {
         /// First IPA.
+        #[serde(serialize_with = "layout::hex_addr")]
         base: u64,
         /// IPA past the range.
+        #[serde(serialize_with = "layout::hex_addr")]
         top: u64,
     },
     /// RMI_DATA_CREATE (measured) for each granule of a blob.
@@ -204,15 +206,19 @@ pub enum RimOp {
         /// `kernel`, `initrd` or `dtb`.
         blob: &'static str,
         /// First granule IPA.
+        #[serde(serialize_with = "layout::hex_addr")]
         base: u64,
         /// IPA past the last granule.
+        #[serde(serialize_with = "layout::hex_addr")]
         top: u64,
     },
     /// RMI_REC_CREATE of the runnable REC.
     RecCreate {
         /// Entry point.
+        #[serde(serialize_with = "layout::hex_addr")]
         pc: u64,
         /// x0 (DTB address).
+        #[serde(serialize_with = "layout::hex_addr")]
         x0: u64,
     },
 }
@@ -220,6 +226,8 @@ pub enum RimOp {
 /// One step of the RIM computation and the RIM after it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RimStep {
+    /// The step as the host tools' log names it (see [`RimStep::label`]).
+    pub step: String,
     /// The operation.
     #[serde(flatten)]
     pub op: RimOp,
@@ -290,6 +298,15 @@ impl CcaMeasurements {
     }
 }
 
+/// `[base, end)` ranges on one line.
+fn ranges(r: &[(u64, u64)]) -> String {
+    if r.is_empty() {
+        return "none".into();
+    }
+    let parts: Vec<String> = r.iter().map(|(b, n)| format!("[{b:#x}, {:#x})", b.saturating_add(*n))).collect();
+    parts.join(", ")
+}
+
 fn mismatch(field: &'static str, expected: String, found: String) -> Error {
     Error::CcaDtbMismatch { field, expected, found }
 }
@@ -299,7 +316,7 @@ fn check_dtb(launch: &CcaLaunch, layout: &CcaLayout) -> Result<()> {
     let info = parse_dtb(&launch.dtb)?;
     let ram = vec![(layout.ram_base, layout.ram_size)];
     if info.memory != ram {
-        return Err(mismatch("memory", format!("{ram:#x?}"), format!("{:#x?}", info.memory)));
+        return Err(mismatch("memory", ranges(&ram), ranges(&info.memory)));
     }
     if info.cpus != launch.vcpus {
         return Err(mismatch("cpus", launch.vcpus.to_string(), info.cpus.to_string()));
@@ -312,7 +329,9 @@ fn check_dtb(launch: &CcaLaunch, layout: &CcaLayout) -> Result<()> {
         _ => None,
     };
     if info.initrd != initrd {
-        return Err(mismatch("initrd", format!("{initrd:#x?}"), format!("{:#x?}", info.initrd)));
+        let as_range =
+            |r: Option<(u64, u64)>| r.map_or_else(|| "none".to_string(), |(s, e)| ranges(&[(s, e.saturating_sub(s))]));
+        return Err(mismatch("initrd", as_range(initrd), as_range(info.initrd)));
     }
     let want = launch.cmdline.as_deref().filter(|s| !s.is_empty());
     let have = info.bootargs.as_deref().filter(|s| !s.is_empty());
@@ -331,9 +350,12 @@ fn realm_ipa_bits(vmm: Vmm, host: Option<u8>, ram_end: u64) -> Result<u8> {
     })?;
     let need = match vmm {
         Vmm::Qemu => QEMU_IPA_BITS,
-        // kvmtool: one bit above the last RAM address (at least 32 bits),
-        // the top half being the unprotected alias.
-        Vmm::Kvmtool => ((ram_end - 1).ilog2() as u8).max(32) + 1,
+        // kvmtool (arm/aarch64/kvm.c, kvm__get_vm_type): the bits that
+        // address the last byte of RAM, at least 32, plus one for the
+        // realm's unprotected alias. (The CCA host tool computes one bit
+        // less once RAM reaches past 4 GiB, which would leave RAM in the
+        // unprotected half; both agree up to 2 GiB of kvmtool RAM.)
+        Vmm::Kvmtool => ((ram_end - 1).ilog2() as u8 + 1).max(32) + 1,
     };
     if vmm == Vmm::Qemu && host < need {
         return Err(Error::CcaRealmParam {
@@ -353,6 +375,19 @@ fn realm_ipa_bits(vmm: Vmm, host: Option<u8>, ram_end: u64) -> Result<u8> {
     Ok(bits)
 }
 
+/// Where `vmm` loads the kernel, initrd and DTB of a launch with
+/// `memory_size` bytes of RAM (the placement [`measure`] uses). Addresses do
+/// not depend on the DTB's contents, so a DTB can be built for them.
+pub fn plan_layout(
+    vmm: Vmm,
+    memory_size: u64,
+    kernel: &Arm64ImageHeader,
+    initrd_len: Option<u64>,
+    dtb_len: u64,
+) -> Result<CcaLayout> {
+    layout::place(vmm, memory_size, kernel, initrd_len, dtb_len)
+}
+
 /// Measure a launch: the RIM and every step that led to it.
 pub fn measure(launch: &CcaLaunch) -> Result<CcaMeasurements> {
     let header = parse_arm64_image_header(&launch.kernel)?;
@@ -367,7 +402,7 @@ pub fn measure(launch: &CcaLaunch) -> Result<CcaMeasurements> {
             reason: format!("{} bytes, at most {MAX_DTB_SIZE}", launch.dtb.len()),
         });
     }
-    let layout = layout::place(
+    let layout = plan_layout(
         launch.vmm,
         launch.memory_size,
         &header,
@@ -385,18 +420,20 @@ pub fn measure(launch: &CcaLaunch) -> Result<CcaMeasurements> {
     }
     blobs.push(layout::Blob { name: "dtb", ipa: layout.dtb, bytes: &launch.dtb, size: layout.dtb_size });
     layout::check_blobs(&layout, &blobs)?;
-    check_dtb(launch, &layout)?;
 
     let algo = launch.hash_algo.unwrap_or(launch.vmm.default_hash_algo());
     let ram_end = layout.ram_base + layout.ram_size;
     let mut host = launch.host.clone();
     host.ipa_bits = Some(realm_ipa_bits(launch.vmm, host.ipa_bits, ram_end)?);
     let create = host.realm_create_params(algo)?;
+    check_dtb(launch, &layout)?;
 
     let mut trace = Vec::new();
     let mut rim = rmm::Rim::create(algo, &create);
     let mut step = |op, descriptors, rim: &rmm::Rim| {
-        trace.push(RimStep { op, descriptors, rim: hex::encode(rim.digest()) });
+        let mut s = RimStep { step: String::new(), op, descriptors, rim: hex::encode(rim.digest()) };
+        s.step = s.label();
+        trace.push(s);
     };
     step(RimOp::RealmCreate, 1, &rim);
 
