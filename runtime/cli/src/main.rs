@@ -7,6 +7,7 @@
 //! arguments).
 
 mod kbs;
+mod measure;
 mod verify;
 
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Talk to a Key Broker Service: attest, fetch resources, administer.
     Kbs(kbs::KbsArgs),
+    /// Predict launch measurements (reference values) of a confidential guest.
+    Measure(measure::MeasureArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +37,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Verify(args) => verify::run(&args),
         Command::Kbs(args) => kbs::run(args),
+        Command::Measure(args) => measure::run(&args),
     }
 }
