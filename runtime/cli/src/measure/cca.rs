@@ -423,3 +423,120 @@ fn parse_kvmtool(raw: &[String]) -> Result<VmmLaunch> {
     l.limits.check()?;
     Ok(l)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn memory_sizes_default_to_mib() {
+        assert_eq!(memory_size("512").unwrap(), 512 << 20);
+        assert_eq!(memory_size("512M").unwrap(), 512 << 20);
+        assert_eq!(memory_size("1G").unwrap(), 1 << 30);
+        assert_eq!(memory_size("4096K").unwrap(), 4 << 20);
+        assert_eq!(memory_size("8192B").unwrap(), 8192);
+        assert!(memory_size("lots").is_err());
+        assert!(memory_size("").is_err());
+        assert!(memory_size("99999999999P").is_err());
+    }
+
+    #[test]
+    fn qemu_options_become_launch_facts() {
+        let host = HostCapabilities { sve_vl: Some(2048), ..HostCapabilities::default() };
+        let l = parse_qemu(
+            &args(&[
+                "-M",
+                "virt,confidential-guest-support=rme0,gic-version=3",
+                "-object",
+                "rme-guest,id=rme0,measurement-algo=sha256,personalization-value=ab",
+                "-cpu",
+                "host,sve512=off,num-breakpoints=4,num-pmu-counters=3",
+                "-smp",
+                "cpus=3",
+                "-m",
+                "size=2G",
+                "-kernel",
+                "k",
+                "-append",
+                "a=b c",
+                "-device",
+                "virtio-net-pci",
+                "-nographic",
+            ]),
+            &host,
+        )
+        .unwrap();
+        assert_eq!((l.vcpus, l.memory_size), (Some(3), Some(2 << 30)));
+        assert_eq!(l.cmdline.as_deref(), Some("a=b c"));
+        assert_eq!(l.hash_algo, Some(HashAlgo::Sha256));
+        assert_eq!(l.personalization_value.map(|p| p.0[0]), Some(0xab));
+        // Turning 512-bit vectors off leaves 256-bit ones.
+        assert_eq!((l.limits.sve_vl, l.limits.num_bps, l.limits.pmu_num_ctrs), (Some(256), Some(4), Some(3)));
+        assert!(l.kernel && !l.initrd);
+
+        // QEMU's defaults: 1 vCPU, 128 MiB.
+        let l = parse_qemu(&args(&["-kernel", "k", "-cpu", "host,sve=off"]), &host).unwrap();
+        assert_eq!((l.vcpus, l.memory_size, l.limits.sve_vl), (Some(1), Some(128 << 20), Some(0)));
+    }
+
+    #[test]
+    fn qemu_options_that_change_the_launch_unseen_are_refused() {
+        let host = HostCapabilities::default();
+        for bad in [
+            &["-bios", "fw.fd"][..],
+            &["-cpu", "max"],
+            &["-M", "virt,highmem=off"],
+            &["-M", "sbsa-ref"],
+            &["-m", "1G,slots=2"],
+            &["-smp", "2,sockets=2"],
+            &["-object", "rme-guest,measurement-log=on"],
+            &["-object", "rme-guest,measurement-algo=md5"],
+            &["-frobnicate"],
+            &["-m"],
+        ] {
+            assert!(parse_qemu(&args(bad), &host).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn kvmtool_options_become_launch_facts() {
+        let l = parse_kvmtool(&args(&[
+            "run",
+            "--cpus=4",
+            "-m",
+            "512",
+            "--realm",
+            "--realm-pv",
+            "ab",
+            "--measurement-algo",
+            "sha512",
+            "--console",
+            "virtio",
+            "--irqchip=gicv3",
+            "-k",
+            "k",
+            "-i",
+            "i",
+            "-p",
+            "console=hvc0",
+            "--sve-max-vl",
+            "512",
+            "--pmu",
+        ]))
+        .unwrap();
+        assert_eq!((l.vcpus, l.memory_size), (Some(4), Some(512 << 20)));
+        assert_eq!(l.hash_algo, Some(HashAlgo::Sha512));
+        assert_eq!(l.personalization_value.map(|p| (p.0[0], p.0[1], p.0[2])), Some((b'a', b'b', 0)));
+        assert_eq!((l.limits.sve_vl, l.limits.pmu), (Some(512), Some(true)));
+        assert!(l.kernel && l.initrd);
+        let l = parse_kvmtool(&args(&["--disable-sve", "--sve-max-vl", "512"])).unwrap();
+        assert_eq!(l.limits.sve_vl, Some(0));
+        for bad in [&["-f", "fw"][..], &["--measurement-log"], &["-m", "512@0x100000000"], &["--bogus"], &["-c"]] {
+            assert!(parse_kvmtool(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+}
