@@ -175,8 +175,20 @@ fn missing_or_impossible_realm_parameters_are_refused() {
 
 #[test]
 fn malformed_capability_files_are_refused() {
-    for text in ["ipa_bits = ", "ipa_bits = \"52\"", "[section]\nx = 1", "hash_algo = \"sha256\""] {
-        assert!(matches!(cca::parse_host_config(text), Err(Error::CcaHostConfig { .. })), "{text}");
+    for (text, line) in [
+        ("ipa_bits = ", "line 1"),
+        ("# caps\nipa_bits = \"52\"", "line 2"),
+        ("[section]\nx = 1", "line 1"),
+        ("lpa2 = false\nhash_algo = \"sha256\"", "line 2"),
+        ("ipa_bits = 300", "line 1"),
+    ] {
+        match cca::parse_host_config(text) {
+            Err(e @ Error::CcaHostConfig { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains(line) && !msg.contains('\n'), "{text:?}: {msg}");
+            }
+            other => panic!("{text:?}: {other:?}"),
+        }
     }
     let huge = "# x\n".repeat(cca::MAX_HOST_CONFIG_SIZE);
     assert!(matches!(cca::parse_host_config(&huge), Err(Error::CcaHostConfig { .. })));

@@ -47,8 +47,13 @@ pub fn parse_host_config(text: &str) -> Result<HostCapabilities> {
             reason: format!("{} bytes, at most {MAX_HOST_CONFIG_SIZE} accepted", text.len()),
         });
     }
-    let caps: HostCapabilities =
-        toml::from_str(text).map_err(|e| Error::CcaHostConfig { field: "file".into(), reason: e.to_string() })?;
+    let caps: HostCapabilities = toml::from_str(text).map_err(|e| {
+        // One line: where, then what (the parser's own text spans lines).
+        let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let key = e.span().and_then(|s| text.get(s)).filter(|k| !k.contains('\n')).unwrap_or("");
+        let field = if key.is_empty() { format!("line {line}") } else { format!("line {line} ({key})") };
+        Error::CcaHostConfig { field, reason: e.message().trim().replace('\n', " ") }
+    })?;
     caps.check()?;
     Ok(caps)
 }
