@@ -50,8 +50,8 @@ pub use rmm::GRANULE;
 
 use crate::{Error, Result};
 
-/// Largest kernel or initrd accepted (no realm RAM map here holds more in
-/// the region they are loaded to).
+/// Largest kernel or initrd accepted: a bound on what is held and hashed,
+/// far above any real image.
 pub const MAX_BLOB_SIZE: usize = 1 << 32;
 
 /// The VMM that builds the realm: it decides the memory map.

@@ -1,10 +1,10 @@
 //! `arca`: the operator's command line.
 //!
-//! It verifies TEE evidence (`arca verify`) and talks to a KBS (`arca kbs`:
-//! attest, fetch resources, administer); measuring launches joins it as that
-//! part lands. Exit codes: 0 success, 1 the evidence did not verify or the
-//! KBS refused, 2 the input could not be read or parsed (including bad
-//! arguments).
+//! It verifies TEE evidence (`arca verify`), predicts launch measurements
+//! (`arca measure`) and talks to a KBS (`arca kbs`: attest, fetch resources,
+//! administer). Exit codes: 0 success, 1 the evidence did not verify or the
+//! KBS refused, 2 the input could not be read, parsed or measured (including
+//! bad arguments).
 
 mod kbs;
 mod measure;
