@@ -102,6 +102,21 @@ pub enum Error {
     OverlappingSections {
         /// The table the sections are listed in.
         field: &'static str,
+        /// Index of the earlier section.
+        first: usize,
+        /// Index of the later section.
+        second: usize,
+    },
+    /// A length field holds a value other than the one the layout fixes.
+    #[error("{field}: expected length {expected}, found {found}")]
+    UnexpectedLength {
+        /// The length field.
+        field: &'static str,
+        /// The fixed length.
+        expected: usize,
+        /// The length found.
+        found: usize,
+    },
     /// The image's footer table has no TDX metadata entry: the firmware is
     /// not built for TDX.
     #[error("footer table: expected a TDX metadata entry (e47a6535-984a-4798-865e-4685a7bf8ec2), found none")]
@@ -139,15 +154,5 @@ pub enum Error {
         first: usize,
         /// Index of the later section.
         second: usize,
-    },
-    /// A length field holds a value other than the one the layout fixes.
-    #[error("{field}: expected length {expected}, found {found}")]
-    UnexpectedLength {
-        /// The length field.
-        field: &'static str,
-        /// The fixed length.
-        expected: usize,
-        /// The length found.
-        found: usize,
     },
 }

@@ -55,7 +55,7 @@ pub fn inspect(image: &[u8]) -> Result<Value, Failure> {
         "load_gpa": format!("{:#x}", layout.load_gpa),
         "footer_table": footer_json(&layout),
         "sev": sev_json(&layout),
-        "tdx": tdx_json(&layout),
+        "tdx": tdx_json(image, &layout),
     }))
 }
 
@@ -102,11 +102,19 @@ fn sev_json(layout: &SevLayout) -> Value {
 
 /// TDX: where the TDVF metadata sits. The TDVF descriptor sections are
 /// added here from `arca_firmware`'s TDVF parser.
-fn tdx_json(layout: &SevLayout) -> Value {
+/// The TDVF part: the metadata offset the footer states and the parsed
+/// descriptor (`null` for an image not built for TDX; the parse error, for
+/// one whose TDVF metadata is damaged, so the SEV part is still shown).
+fn tdx_json(image: &[u8], layout: &SevLayout) -> Value {
     let offset = layout
         .footer
         .data(&TDX_METADATA_OFFSET_GUID)
         .and_then(|d| d.first_chunk::<4>())
         .map(|b| u32::from_le_bytes(*b));
-    json!({ "metadata_offset": offset.map(hex32) })
+    let metadata = match arca_firmware::parse_tdvf_metadata(image) {
+        Ok(m) => serde_json::to_value(m).unwrap_or(Value::Null),
+        Err(arca_firmware::Error::NoTdvfMetadata) => Value::Null,
+        Err(e) => json!({ "error": e.to_string() }),
+    };
+    json!({ "metadata_offset": offset.map(hex32), "metadata": metadata })
 }

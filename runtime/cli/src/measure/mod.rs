@@ -50,7 +50,7 @@ pub fn run(args: MeasureArgs) -> ExitCode {
     let (name, result) = match args.tee {
         MeasureCommand::Snp(a) => ("snp", snp::run(&a)),
         MeasureCommand::Tdx(a) => ("tdx", tdx::run(&a)),
-        MeasureCommand::Cca(a) => ("cca", cca::run(&a)),
+        MeasureCommand::Cca(a) => ("cca", cca::run(&a).map_err(|e| Failure::Input(format!("{e:#}")))),
     };
     finish(name, result)
 }
