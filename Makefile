@@ -35,11 +35,14 @@ fmt-check:
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## demo: verify the real SNP, TDX and CCA evidence in the shared vectors, then
-## run a KBS on loopback: store a secret, set policies, release it through RCAR.
+## demo: verify the real SNP, TDX and CCA evidence in the shared vectors,
+## measure the vectors' firmware launches (SNP, TDX, CCA) beside the reference
+## tools' values, then run a KBS on loopback: store a secret, set policies,
+## release it through RCAR.
 demo: deps
 	$(CARGO) build -p arca-cli -p arca-kbs
 	@scripts/demo.sh "$(CARGO_TARGET_DIR)/debug/arca"
+	@scripts/demo-measure.sh "$(CARGO_TARGET_DIR)/debug/arca"
 	@scripts/demo-kbs.sh "$(CARGO_TARGET_DIR)/debug"
 
 ## bench: verification speed (ours beside dcap-qvl in the same run), policy

@@ -18,9 +18,25 @@ fn snp_json() -> Value {
     serde_json::from_slice(&std::fs::read(measurement_dir().join("snp.json")).expect("read snp.json")).unwrap()
 }
 
-/// Runs `program ARGS` in the measurement directory (case paths are relative to it).
+/// Runs `program ARGS` with the case paths (relative to the measurement
+/// directory) made absolute, in a fresh temporary directory: `--dump-vmsa`
+/// writes its VMSA files to the working directory, and the shared vectors
+/// must stay as they are.
 fn run_in_vectors(program: &str, args: &[String]) -> Output {
-    Command::new(program).args(args).current_dir(measurement_dir()).output().expect("running the command")
+    let dir = measurement_dir();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            let path = dir.join(a);
+            if !a.is_empty() && !a.starts_with('-') && a.contains('/') && path.exists() {
+                path.to_string_lossy().into_owned()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let work = tempfile::tempdir().expect("temporary working directory");
+    Command::new(program).args(&args).current_dir(work.path()).output().expect("running the command")
 }
 
 fn arca(args: &[String]) -> (i32, String, String) {
