@@ -36,6 +36,30 @@ for p in "${pip_packages[@]}"; do
   fi
 done
 
+# The real signed Debian 12 kernel that four TDX RTMR[1] vectors measure
+# (not shipped with the vectors): taken from its Debian package once, checked
+# against the digests the vectors record, kept in a cache. Not fatal when the
+# archive no longer serves that version: those cases then say they skip.
+kernel_cache=${ARCA_DEPS_CACHE:-/var/tmp/arca-deps}
+kernel=$kernel_cache/vmlinuz-6.1.0-57-amd64
+kernel_sha256=85667e6c72245133bd7e3e80bac7d16b26fda15c0a3c68faa4b713850ea526cd
+kernel_deb_sha256=14d219d01e1283261817d961dbb3895cb5b4288d0de10e0ba0632a0d993e15bf
+if ! echo "$kernel_sha256  $kernel" | sha256sum -c --status 2>/dev/null; then
+  echo "deps: fetching linux-image-6.1.0-57-amd64 6.1.192-3 (Debian) for the TDX RTMR[1] vectors"
+  mkdir -p "$kernel_cache"
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && apt-get download -qq linux-image-6.1.0-57-amd64=6.1.192-3 >/dev/null 2>&1 \
+        || { "${sudo_cmd[@]}" apt-get update -qq && apt-get download -qq linux-image-6.1.0-57-amd64=6.1.192-3 >/dev/null 2>&1; }) \
+     && echo "$kernel_deb_sha256  $(ls "$tmp"/*.deb)" | sha256sum -c --status \
+     && dpkg-deb --fsys-tarfile "$tmp"/*.deb | tar -x -C "$tmp" ./boot/vmlinuz-6.1.0-57-amd64 \
+     && echo "$kernel_sha256  $tmp/boot/vmlinuz-6.1.0-57-amd64" | sha256sum -c --status; then
+    mv "$tmp/boot/vmlinuz-6.1.0-57-amd64" "$kernel"
+  else
+    echo "deps: could not fetch that kernel; its four TDX cases will be skipped" >&2
+  fi
+  rm -rf "$tmp"
+fi
+
 if ! command -v cargo >/dev/null; then
   echo "deps: cargo is missing; install the Rust toolchain (rustup) first" >&2
   exit 1

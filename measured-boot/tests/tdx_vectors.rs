@@ -57,7 +57,10 @@ fn file(json: &Value, table: &str, id: &str, fallback: &[&str]) -> Option<Vec<u8
     Some(bytes)
 }
 
-const DEBIAN_KERNEL: [&str; 2] = ["$ARCA_TDX_DEBIAN_KERNEL", "/boot/vmlinuz-6.1.0-57-amd64"];
+/// Where the Debian 12 kernel is looked for: the variable, the cache `make
+/// deps` fills from the Debian package, a machine that boots it.
+const DEBIAN_KERNEL: [&str; 3] =
+    ["$ARCA_TDX_DEBIAN_KERNEL", "/var/tmp/arca-deps/vmlinuz-6.1.0-57-amd64", "/boot/vmlinuz-6.1.0-57-amd64"];
 const TRIXIE_OVMF: [&str; 2] = ["$ARCA_TDX_TRIXIE_OVMF", "/usr/share/ovmf/OVMF.fd"];
 
 fn hex_u64(v: &Value) -> u64 {

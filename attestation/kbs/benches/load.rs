@@ -23,6 +23,12 @@ use arca_kbs_client::{
 };
 use arca_kbs_protocol::jws::SigningKey;
 
+// The load generator shares the machine's cores with the server it
+// measures, so it should take as little of them as it can: the same
+// allocator as the server keeps its own allocation cost low.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RESOURCE: &str = "default/bench/secret";
 const SECRET: &[u8] = b"bench-secret-value";
 
