@@ -2,23 +2,14 @@
 //! final RIM, every intermediate step, the realm parameters and the
 //! must-equal pairs. Cases are read from the JSON in place.
 
-use std::path::PathBuf;
+mod common;
 
 use arca_measure::cca::{self, CcaLaunch, HashAlgo, HostCapabilities, PersonalizationValue, Vmm};
 use arca_measure::{Error, LaunchConfig, Measurements};
 use serde_json::Value;
 
-fn measurement_dir() -> PathBuf {
-    let base = std::env::var_os("ARCA_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors")));
-    let dir = base.join("measurement");
-    assert!(dir.join("cca.json").is_file(), "vectors missing: {} (set ARCA_VECTORS)", dir.display());
-    dir
-}
-
 fn read(rel: &str) -> Vec<u8> {
-    let p = measurement_dir().join(rel);
+    let p = common::measurement_dir().join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 

@@ -1,7 +1,7 @@
 //! Properties of the SNP launch digest: deterministic, and sensitive to
 //! every measured input.
 
-mod snp_common;
+mod common;
 
 use arca_measure::snp::{self, SevMode, SnpLaunch, VcpuSpec};
 use proptest::prelude::*;
@@ -10,7 +10,7 @@ use proptest::prelude::*;
 const TYPES: [&str; 5] = ["EPYC-v4", "EPYC-Rome", "EPYC-Milan", "EPYC-Genoa", "EPYC-Turin"];
 
 fn fixture() -> Vec<u8> {
-    snp_common::firmware(&snp_common::snp_json(), "fixture-amdsev-suffix")
+    common::firmware(&common::snp_json(), "fixture-amdsev-suffix")
 }
 
 fn digest(l: &SnpLaunch) -> Vec<u8> {

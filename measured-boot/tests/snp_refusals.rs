@@ -1,12 +1,12 @@
 //! Launches that must be refused, each with the error that says why.
 
-mod snp_common;
+mod common;
 
 use arca_firmware::footer::{SEV_ES_RESET_BLOCK_GUID, SEV_HASH_TABLE_RV_GUID};
 use arca_firmware::{parse_footer_table, parse_sev_layout};
 use arca_measure::snp::{self, SevMode, SnpLaunch, VcpuSpec, VmmType};
 use arca_measure::Error;
-use snp_common::{firmware, snp_json};
+use common::{firmware, snp_json};
 
 /// The 4 KiB AmdSev fixture: footer, SEV metadata with a kernel-hashes
 /// section, small enough to edit.

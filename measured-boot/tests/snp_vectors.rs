@@ -1,14 +1,14 @@
 //! Every case of `snp.json` reproduced bit for bit, with its intermediates.
 
-mod snp_common;
+mod common;
 
 use std::collections::BTreeMap;
 
 use arca_measure::snp::{self, SevMode, SnpLaunch};
 use arca_measure::{Error, LaunchConfig, Measurements};
+use common::{hex_num, launch, read, snp_json};
 use serde_json::Value;
 use sha2::Digest;
-use snp_common::{hex_num, launch, read, snp_json};
 
 fn cases(json: &Value) -> &Vec<Value> {
     let cases = json["cases"].as_array().expect("cases");

@@ -3,6 +3,8 @@
 //! the patched setup header, the patched kernel and each event, RTMR[2]
 //! with the LoadOptions string and each event.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use arca_measure::tdx::{self, hob, layout::RamLayout, mrtd, PageAddOrder, TdxLaunch};
@@ -10,16 +12,8 @@ use arca_measure::{LaunchConfig, Measurements};
 use serde_json::Value;
 use sha2::{Digest, Sha384};
 
-fn vectors_dir() -> PathBuf {
-    let dir = std::env::var_os("ARCA_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors")));
-    assert!(dir.is_dir(), "vectors directory {} is missing (set ARCA_VECTORS)", dir.display());
-    dir.join("measurement")
-}
-
 fn tdx_json() -> Value {
-    let text = std::fs::read_to_string(vectors_dir().join("tdx.json")).expect("read tdx.json");
+    let text = std::fs::read_to_string(common::measurement_dir().join("tdx.json")).expect("read tdx.json");
     serde_json::from_str(&text).expect("parse tdx.json")
 }
 
@@ -36,7 +30,7 @@ fn file(json: &Value, table: &str, id: &str, fallback: &[&str]) -> Option<Vec<u8
     assert!(entry.is_object(), "{table}.{id} missing from tdx.json");
     let want = entry["sha256"].as_str().unwrap();
     let bytes = match entry["path"].as_str() {
-        Some(rel) => std::fs::read(vectors_dir().join(rel)).unwrap_or_else(|e| panic!("{table}.{id}: {e}")),
+        Some(rel) => std::fs::read(common::measurement_dir().join(rel)).unwrap_or_else(|e| panic!("{table}.{id}: {e}")),
         None => {
             let found = fallback.iter().find_map(|p| {
                 let path = p
@@ -259,7 +253,8 @@ fn refusals_name_the_problem() {
     let firmware = firmware_for_rtmr(&json);
     // A non-TDX firmware image (SEV fixture): no TDVF metadata.
     let sev =
-        std::fs::read(vectors_dir().join("firmware/sev-snp-measure-test-fixtures/ovmf_OvmfX64_suffix.bin")).unwrap();
+        std::fs::read(common::measurement_dir().join("firmware/sev-snp-measure-test-fixtures/ovmf_OvmfX64_suffix.bin"))
+            .unwrap();
     assert!(matches!(tdx::measure(&TdxLaunch::new(sev)), Err(Error::Firmware(_))));
     // A kernel that is not a bzImage (the SEV test kernel has no setup header).
     let mut launch = TdxLaunch::new(firmware.clone());

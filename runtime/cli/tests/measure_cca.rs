@@ -2,22 +2,14 @@
 //! the recorded `realm-measurements` command line, with `--dtb` reading the
 //! DTB the tool wrote, run from the vectors folder, must print the RIM.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
 use serde_json::Value;
 
-fn measurement_dir() -> PathBuf {
-    let base = std::env::var_os("ARCA_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"));
-    let dir = base.join("measurement");
-    assert!(dir.join("cca.json").is_file(), "vectors missing: {} (set ARCA_VECTORS)", dir.display());
-    dir
-}
-
 fn cases() -> Vec<Value> {
-    let text = std::fs::read_to_string(measurement_dir().join("cca.json")).unwrap();
+    let text = std::fs::read_to_string(common::measurement_dir().join("cca.json")).unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
     let cases = doc["cases"].as_array().unwrap().clone();
     assert_eq!(cases.len(), 6, "cca.json changed: update this test");
@@ -42,7 +34,7 @@ fn arca_args(case: &Value) -> Vec<String> {
 fn run(args: &[String]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_arca"))
         .args(args)
-        .current_dir(measurement_dir())
+        .current_dir(common::measurement_dir())
         .output()
         .expect("running arca");
     (

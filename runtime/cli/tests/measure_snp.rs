@@ -3,19 +3,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn measurement_dir() -> PathBuf {
-    let dir = common::vectors().parent().expect("vectors root").join("measurement");
-    assert!(dir.is_dir(), "measurement vectors missing at {} (set ARCA_VECTORS)", dir.display());
-    dir
-}
-
 fn snp_json() -> Value {
-    serde_json::from_slice(&std::fs::read(measurement_dir().join("snp.json")).expect("read snp.json")).unwrap()
+    serde_json::from_slice(&std::fs::read(common::measurement_dir().join("snp.json")).expect("read snp.json")).unwrap()
 }
 
 /// Runs `program ARGS` with the case paths (relative to the measurement
@@ -23,7 +16,7 @@ fn snp_json() -> Value {
 /// writes its VMSA files to the working directory, and the shared vectors
 /// must stay as they are.
 fn run_in_vectors(program: &str, args: &[String]) -> Output {
-    let dir = measurement_dir();
+    let dir = common::measurement_dir();
     let args: Vec<String> = args
         .iter()
         .map(|a| {
@@ -210,7 +203,7 @@ fn firmware_inspect_matches_the_recorded_footer() {
 #[test]
 fn firmware_inspect_refuses_a_hostile_image() {
     let json = snp_json();
-    let path = measurement_dir().join(json["firmware"]["fixture-amdsev-suffix"]["path"].as_str().unwrap());
+    let path = common::measurement_dir().join(json["firmware"]["fixture-amdsev-suffix"]["path"].as_str().unwrap());
     let mut image = std::fs::read(path).unwrap();
     // The SEV-ES reset block's length field (just below its GUID at the footer's top) set to 0.
     let at = image.len() - 32 - 18 - 18;
@@ -232,9 +225,10 @@ fn streamed_and_whole_images_measure_the_same() {
     use arca_measure::snp::{self, SevMode, SnpLaunch, VcpuSpec};
 
     let json = snp_json();
-    let fixture =
-        std::fs::read(measurement_dir().join(json["firmware"]["fixture-amdsev-suffix"]["path"].as_str().unwrap()))
-            .unwrap();
+    let fixture = std::fs::read(
+        common::measurement_dir().join(json["firmware"]["fixture-amdsev-suffix"]["path"].as_str().unwrap()),
+    )
+    .unwrap();
     let mut near = vec![0xffu8; 1 << 20];
     near[0x1234] = 7;
     near.extend_from_slice(&fixture);

@@ -5,21 +5,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::{arca, assert_one_line_error};
 use serde_json::Value;
 
-fn measurement_dir() -> PathBuf {
-    let base = std::env::var_os("ARCA_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"));
-    assert!(base.is_dir(), "vectors directory {} is missing (set ARCA_VECTORS)", base.display());
-    base.join("measurement")
-}
-
 fn tdx_json() -> Value {
-    let text = std::fs::read_to_string(measurement_dir().join("tdx.json")).expect("read tdx.json");
+    let text = std::fs::read_to_string(common::measurement_dir().join("tdx.json")).expect("read tdx.json");
     serde_json::from_str(&text).expect("parse tdx.json")
 }
 
@@ -27,7 +17,7 @@ fn tdx_json() -> Value {
 /// `inputs`), `None` for files recorded by reference only.
 fn path(json: &Value, table: &str, id: &str) -> Option<String> {
     let rel = json[table][id]["path"].as_str()?;
-    Some(measurement_dir().join(rel).to_string_lossy().into_owned())
+    Some(common::measurement_dir().join(rel).to_string_lossy().into_owned())
 }
 
 /// Runs `arca measure tdx ARGS`: (exit code, stdout, stderr).
@@ -172,7 +162,7 @@ fn reference_values_for_the_kbs() {
 fn refusals_exit_2_with_one_line() {
     let json = tdx_json();
     let fw = path(&json, "firmware", "debian-sid-ovmf-inteltdx").unwrap();
-    let sev_only = measurement_dir().join("firmware/sev-snp-measure-test-fixtures/ovmf_OvmfX64_suffix.bin");
+    let sev_only = common::measurement_dir().join("firmware/sev-snp-measure-test-fixtures/ovmf_OvmfX64_suffix.bin");
     let not_bzimage = path(&json, "inputs", "kernel-a").unwrap();
     let big_initrd = path(&json, "inputs", "initrd-b").unwrap();
     let kernel = path(&json, "kernels", "kernel-pe-a").unwrap();

@@ -8,10 +8,21 @@ use std::process::{Command, Output};
 /// The shared attestation vectors: `$ARCA_VECTORS/attestation` or
 /// `../shared/vectors/attestation` from the repository root.
 pub fn vectors() -> PathBuf {
-    let base = std::env::var_os("ARCA_VECTORS")
+    vectors_root().join("attestation")
+}
+
+/// `$ARCA_VECTORS` or `../shared/vectors` from the repository root.
+fn vectors_root() -> PathBuf {
+    std::env::var_os("ARCA_VECTORS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"));
-    base.join("attestation")
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"))
+}
+
+/// The shared measurement vectors; a missing directory fails the test.
+pub fn measurement_dir() -> PathBuf {
+    let dir = vectors_root().join("measurement");
+    assert!(dir.is_dir(), "measurement vectors missing at {} (set ARCA_VECTORS)", dir.display());
+    dir
 }
 
 /// A path below the attestation vectors, as a string argument.

@@ -1,4 +1,5 @@
-//! Loading `snp.json` cases into launches (shared by the SNP tests).
+//! Shared by the measurement tests: the vectors directory, and loading
+//! `snp.json` cases into launches.
 
 #![allow(dead_code)]
 
