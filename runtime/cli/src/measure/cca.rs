@@ -9,8 +9,6 @@
 //! for the launch is given with `--dtb` (it is measured as it is).
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -102,14 +100,12 @@ struct VmmLaunch {
     initrd: bool,
 }
 
+/// Reads an input file through the subcommands' common reader (size limit,
+/// parallel read of large files), with its message as this command's error.
 fn read_file(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
-    let file = File::open(path).with_context(|| format!("{what} {}", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes).with_context(|| format!("{what} {}", path.display()))?;
-    if bytes.len() as u64 > limit {
-        bail!("{what} {}: larger than {limit} bytes", path.display());
-    }
-    Ok(bytes)
+    super::read_input(path, limit, what).map_err(|f| match f {
+        super::Failure::Input(m) | super::Failure::Output(m) => anyhow!(m),
+    })
 }
 
 /// Run `arca measure cca`; returns the JSON to print.
