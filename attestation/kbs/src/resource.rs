@@ -114,7 +114,7 @@ async fn get_resource_inner(
 ) -> Result<Response, ApiError> {
     let token = request_token(&state, &headers)?;
     state
-        .run_cpu(move |worker| {
+        .run_cpu_inline(move |worker| {
         let claims = token.claims(worker)?;
         let segments: Vec<&str> = path.iter().map(String::as_str).collect();
         let decision = worker.policy.authorize_resource(&claims, &segments, &query).map_err(ApiError::from)?;
