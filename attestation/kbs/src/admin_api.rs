@@ -49,12 +49,6 @@ fn decode_policy(text: &str) -> Result<String, ApiError> {
     String::from_utf8(bytes).map_err(|_| ApiError::new(ErrorKind::ParsePolicyError, "policy: expected UTF-8 Rego text"))
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::new(ErrorKind::PluginInternalError, format!("admin task failed: {e}")))?
-}
-
 /// `POST /kbs/v0/resource-policy`.
 pub(crate) async fn set_resource_policy(
     State(state): State<Arc<AppState>>,
@@ -66,8 +60,7 @@ pub(crate) async fn set_resource_policy(
     let body = body_bytes(&state, body)?;
     let req: ResourcePolicyBody = serde_json::from_slice(&body).map_err(|e| ApiError::serde("resource policy", e))?;
     let rego = decode_policy(&req.policy)?;
-    let s = state.clone();
-    blocking(move || s.policy.set_resource_policy(&rego).map_err(ApiError::from)).await?;
+    state.admin_task(move |s| s.policy.set_resource_policy(&rego).map_err(ApiError::from)).await?;
     tracing::info!(role = %who.role, "resource policy set");
     Ok(StatusCode::OK.into_response())
 }
@@ -79,8 +72,7 @@ pub(crate) async fn get_resource_policy(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.admin.authorize(&headers, uri.path(), state.now())?;
-    let s = state.clone();
-    let rego = blocking(move || s.policy.resource_policy().map_err(ApiError::from)).await?;
+    let rego = state.admin_task(move |s| s.policy.resource_policy().map_err(ApiError::from)).await?;
     Ok(Json(json!({"policy": B64URL.encode(rego.as_bytes())})).into_response())
 }
 
@@ -105,9 +97,8 @@ pub(crate) async fn set_attestation_policy(
         ));
     }
     let rego = decode_policy(&req.policy)?;
-    let s = state.clone();
     let id = req.policy_id.clone();
-    blocking(move || s.policy.set_attestation_policy(&id, &rego).map_err(ApiError::from)).await?;
+    state.admin_task(move |s| s.policy.set_attestation_policy(&id, &rego).map_err(ApiError::from)).await?;
     tracing::info!(role = %who.role, policy_id = %req.policy_id, "attestation policy set");
     Ok(StatusCode::OK.into_response())
 }
@@ -119,8 +110,7 @@ pub(crate) async fn list_attestation_policies(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.admin.authorize(&headers, uri.path(), state.now())?;
-    let s = state.clone();
-    let ids = blocking(move || s.policy.list_attestation_policies().map_err(ApiError::from)).await?;
+    let ids = state.admin_task(move |s| s.policy.list_attestation_policies().map_err(ApiError::from)).await?;
     Ok(Json(ids).into_response())
 }
 
@@ -134,8 +124,7 @@ pub(crate) async fn set_reference_values(
     let who = state.admin.authorize(&headers, uri.path(), state.now())?;
     let body = body_bytes(&state, body)?;
     let msg: RvpsMessage = serde_json::from_slice(&body).map_err(|e| ApiError::serde("reference-value message", e))?;
-    let s = state.clone();
-    let names = blocking(move || s.rvps.ingest(&msg).map_err(ApiError::from)).await?;
+    let names = state.admin_task(move |s| s.rvps.ingest(&msg).map_err(ApiError::from)).await?;
     tracing::info!(role = %who.role, ?names, "reference values registered");
     Ok(Json(names).into_response())
 }
@@ -148,7 +137,6 @@ pub(crate) async fn get_reference_value(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.admin.authorize(&headers, uri.path(), state.now())?;
-    let s = state.clone();
-    let values: Vec<Value> = blocking(move || s.rvps.get(&name).map_err(ApiError::from)).await?;
+    let values: Vec<Value> = state.admin_task(move |s| s.rvps.get(&name).map_err(ApiError::from)).await?;
     Ok(Json(values).into_response())
 }

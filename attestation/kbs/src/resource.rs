@@ -162,12 +162,8 @@ pub(crate) async fn put_resource(
     let who = state.admin.authorize(&headers, uri.path(), state.now())?;
     let body = body_bytes(&state, body)?;
     let key = resource_key(&repo, &kind, &tag)?;
-    let worker = state.clone();
     let k = key.clone();
-    tokio::task::spawn_blocking(move || worker.store.put(Namespace::Resources, &k, &body))
-        .await
-        .map_err(|e| plugin_error(format!("storage task failed: {e}")))?
-        .map_err(ApiError::from)?;
+    state.admin_task(move |s| s.store.put(Namespace::Resources, &k, &body).map_err(ApiError::from)).await?;
     tracing::info!(resource = %key, role = %who.role, "resource stored");
     Ok(axum::http::StatusCode::OK.into_response())
 }
@@ -181,12 +177,8 @@ pub(crate) async fn delete_resource(
 ) -> Result<Response, ApiError> {
     let who = state.admin.authorize(&headers, uri.path(), state.now())?;
     let key = resource_key(&repo, &kind, &tag)?;
-    let worker = state.clone();
     let k = key.clone();
-    let existed = tokio::task::spawn_blocking(move || worker.store.delete(Namespace::Resources, &k))
-        .await
-        .map_err(|e| plugin_error(format!("storage task failed: {e}")))?
-        .map_err(ApiError::from)?;
+    let existed = state.admin_task(move |s| s.store.delete(Namespace::Resources, &k).map_err(ApiError::from)).await?;
     if !existed {
         return Err(plugin_error(format!("resource not found: {key}")));
     }

@@ -101,8 +101,28 @@ impl AppState {
         work: impl FnOnce(&AppState) -> T + Send + 'static,
     ) -> std::result::Result<T, String> {
         let _permit = self.cpu.acquire().await.map_err(|e| e.to_string())?;
+        self.run_blocking(work).await
+    }
+
+    /// Run blocking work (storage I/O, or CPU work under a permit) on the
+    /// blocking pool with this state; `Err` when the task panicked.
+    pub(crate) async fn run_blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&AppState) -> T + Send + 'static,
+    ) -> std::result::Result<T, String> {
         let state = Arc::clone(self);
         tokio::task::spawn_blocking(move || work(&state)).await.map_err(|e| e.to_string())
+    }
+
+    /// Run an admin request's store or policy-engine call on the blocking
+    /// pool (file writes fsync), its error as the API error.
+    pub(crate) async fn admin_task<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&AppState) -> std::result::Result<T, ApiError> + Send + 'static,
+    ) -> std::result::Result<T, ApiError> {
+        self.run_blocking(work)
+            .await
+            .map_err(|e| ApiError::new(ErrorKind::PluginInternalError, format!("admin task failed: {e}")))?
     }
 
     /// Run short CPU work (well under a millisecond: a policy decision and
