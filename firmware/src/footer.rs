@@ -176,7 +176,7 @@ pub fn parse_footer_table(image: &[u8]) -> Result<FooterTable> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Builds an image of `size` bytes whose footer table holds `entries`

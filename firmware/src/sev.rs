@@ -269,15 +269,18 @@ pub fn parse_sev_metadata(image: &[u8], offset_from_end: u32) -> Result<SevMetad
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::footer::{BYTES_AFTER_TABLE, ENTRY_HEADER_LEN, FOOTER_GUID, SEV_METADATA_OFFSET_GUID};
-    use crate::Guid;
+    use crate::footer::SEV_METADATA_OFFSET_GUID;
 
     /// An image with a footer table (given entries plus the SEV metadata
     /// entry) and an `ASEV` block holding `items` at offset 0x100.
     fn image(items: &[(u32, u32, u32)], tweak: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
         let size = 0x1000;
-        let mut img = vec![0u8; size];
         let meta_at = 0x100;
+        let entries = [
+            (crate::footer::SEV_ES_RESET_BLOCK_GUID, 0x80b004u32.to_le_bytes().to_vec()),
+            (SEV_METADATA_OFFSET_GUID, ((size - meta_at) as u32).to_le_bytes().to_vec()),
+        ];
+        let mut img = crate::footer::tests::image_with(size, &entries);
         let mut meta = b"ASEV".to_vec();
         meta.extend_from_slice(&((HEADER_LEN + items.len() * ITEM_LEN) as u32).to_le_bytes());
         meta.extend_from_slice(&1u32.to_le_bytes());
@@ -288,20 +291,6 @@ mod tests {
             }
         }
         img[meta_at..meta_at + meta.len()].copy_from_slice(&meta);
-        let entries: [(Guid, Vec<u8>); 2] = [
-            (crate::footer::SEV_ES_RESET_BLOCK_GUID, 0x80b004u32.to_le_bytes().to_vec()),
-            (SEV_METADATA_OFFSET_GUID, ((size - meta_at) as u32).to_le_bytes().to_vec()),
-        ];
-        let mut table = Vec::new();
-        for (guid, data) in entries.iter().rev() {
-            table.extend_from_slice(data);
-            table.extend_from_slice(&((data.len() + ENTRY_HEADER_LEN) as u16).to_le_bytes());
-            table.extend_from_slice(guid.as_bytes());
-        }
-        table.extend_from_slice(&((table.len() + ENTRY_HEADER_LEN) as u16).to_le_bytes());
-        table.extend_from_slice(FOOTER_GUID.as_bytes());
-        let start = size - BYTES_AFTER_TABLE - table.len();
-        img[start..start + table.len()].copy_from_slice(&table);
         tweak(&mut img);
         img
     }

@@ -1,7 +1,7 @@
 //! Unit tests of the TDVF metadata parser on synthetic and hostile images.
 
 use super::*;
-use crate::footer::{BYTES_AFTER_TABLE, ENTRY_HEADER_LEN, FOOTER_GUID, SEV_ES_RESET_BLOCK_GUID};
+use crate::footer::SEV_ES_RESET_BLOCK_GUID;
 
 const IMAGE_SIZE: usize = 0x4000;
 /// Where the synthetic images put the descriptor, from the end.
@@ -33,7 +33,10 @@ fn good_sections() -> Vec<Vec<u8>> {
 /// An image with a footer table whose TDX entry points at a descriptor
 /// holding `sections`; `length` and `count` override the header fields.
 fn image(sections: &[Vec<u8>], length: Option<u32>, count: Option<u32>) -> Vec<u8> {
-    let mut img = vec![0u8; IMAGE_SIZE];
+    // Footer table, as walked: a reset-block entry and the TDX metadata entry.
+    let entries =
+        [(SEV_ES_RESET_BLOCK_GUID, vec![0; 4]), (TDX_METADATA_OFFSET_GUID, DESC_FROM_END.to_le_bytes().to_vec())];
+    let mut img = crate::footer::tests::image_with(IMAGE_SIZE, &entries);
     let at = IMAGE_SIZE - DESC_FROM_END as usize;
     img[at - 16..at].copy_from_slice(TDVF_DESCRIPTOR_GUID.as_bytes());
     let n = sections.len() as u32;
@@ -45,19 +48,6 @@ fn image(sections: &[Vec<u8>], length: Option<u32>, count: Option<u32>) -> Vec<u
         let o = at + 16 + 32 * i;
         img[o..o + 32].copy_from_slice(s);
     }
-    // Footer table: one TDX metadata entry and a reset-block entry.
-    let mut table = Vec::new();
-    for (guid, data) in
-        [(TDX_METADATA_OFFSET_GUID, DESC_FROM_END.to_le_bytes().to_vec()), (SEV_ES_RESET_BLOCK_GUID, vec![0; 4])]
-    {
-        table.extend_from_slice(&data);
-        table.extend_from_slice(&((data.len() + ENTRY_HEADER_LEN) as u16).to_le_bytes());
-        table.extend_from_slice(guid.as_bytes());
-    }
-    table.extend_from_slice(&((table.len() + ENTRY_HEADER_LEN) as u16).to_le_bytes());
-    table.extend_from_slice(FOOTER_GUID.as_bytes());
-    let start = IMAGE_SIZE - BYTES_AFTER_TABLE - table.len();
-    img[start..start + table.len()].copy_from_slice(&table);
     img
 }
 
