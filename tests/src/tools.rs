@@ -1,0 +1,60 @@
+//! Locating and running the external tools the tests drive.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The absolute path of `name` on `PATH` (plus the sbin directories, where
+/// Debian puts some of these tools), if installed.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// True when every tool is installed; otherwise prints which are missing as a
+/// skip reason naming `what` and returns false.
+pub fn require_tools(what: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| which(t).is_none()).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    eprintln!("skipped: {what} needs {} (make deps installs them)", missing.join(", "));
+    false
+}
+
+/// Runs a command to completion and panics with its output when it fails:
+/// in a test, a failing tool is a failed set-up.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `skopeo copy` with TLS verification off for plain-HTTP test registries
+/// and a policy that accepts anything (the tests check signatures
+/// themselves), plus the caller's extra arguments before source and
+/// destination.
+pub fn skopeo_copy(work_dir: &Path, extra: &[&str], src: &str, dest: &str) -> Output {
+    let policy = work_dir.join("skopeo-policy.json");
+    if !policy.exists() {
+        std::fs::write(&policy, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#).expect("write skopeo policy");
+    }
+    let mut cmd = Command::new("skopeo");
+    cmd.arg("--policy").arg(&policy).arg("copy").arg("--quiet");
+    if dest.starts_with("docker://") {
+        cmd.arg("--dest-tls-verify=false");
+    }
+    if src.starts_with("docker://") {
+        cmd.arg("--src-tls-verify=false");
+    }
+    cmd.args(extra).arg(src).arg(dest);
+    run(&mut cmd)
+}
