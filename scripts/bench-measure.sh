@@ -35,23 +35,33 @@ declare -A cases=(
 )
 order=(snp-1vcpu snp-64vcpu)
 
-# mean_ms CMD...: mean wall time of one run in milliseconds.
-mean_ms() {
+# Both tools are timed in alternating rounds (hyperfine, or a shell loop
+# without it) and compared by their median run time: this machine's load
+# drifts over seconds, and interleaving puts both tools under the same
+# drift while the median ignores single disturbed runs.
+rounds=8
+# times_ms RUNS CMD...: the wall time of each of RUNS runs, in ms, one per line.
+times_ms() {
+  local runs=$1
+  shift
   if command -v hyperfine >/dev/null; then
     local json
     json=$(mktemp)
-    hyperfine -N --warmup 5 --min-runs 40 --style none --export-json "$json" "$*" >/dev/null
-    python3 -c 'import json,sys; print("%.3f" % (json.load(open(sys.argv[1]))["results"][0]["mean"] * 1e3))' "$json"
+    hyperfine -N --warmup 2 --runs "$runs" --style none --export-json "$json" "$*" >/dev/null 2>&1
+    python3 -c 'import json,sys; [print("%.4f" % (t * 1e3)) for t in json.load(open(sys.argv[1]))["results"][0]["times"]]' "$json"
     rm -f "$json"
   else
-    local runs=40 start end i
-    for i in 1 2 3 4 5; do "$@" >/dev/null; done
-    start=$(date +%s%N)
-    for ((i = 0; i < runs; i++)); do "$@" >/dev/null; done
-    end=$(date +%s%N)
-    python3 -c "print('%.3f' % (($end - $start) / $runs / 1e6))"
+    local i start end
+    "$@" >/dev/null
+    for ((i = 0; i < runs; i++)); do
+      start=$(date +%s%N)
+      "$@" >/dev/null
+      end=$(date +%s%N)
+      python3 -c "print('%.4f' % (($end - $start) / 1e6))"
+    done
   fi
 }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "launch measurement, whole process: arca measure snp vs sev-snp-measure $("$ref" --version 2>&1 | awk '{print $NF}')"
 echo "timer: $(command -v hyperfine >/dev/null && echo "hyperfine $(hyperfine --version | awk '{print $2}')" || echo 'shell loop (date +%s%N)')"
@@ -64,10 +74,17 @@ for name in "${order[@]}"; do
     echo "bench-measure: $name: outputs differ (arca $ours, reference $theirs)" >&2
     exit 1
   fi
-  t_arca=$(mean_ms "$arca" measure snp "${args[@]}")
-  t_ref=$(mean_ms "$ref" "${args[@]}")
+  ours_ms=$(mktemp)
+  theirs_ms=$(mktemp)
+  for ((r = 0; r < rounds; r++)); do
+    times_ms 10 "$arca" measure snp "${args[@]}" >>"$ours_ms"
+    times_ms 3 "$ref" "${args[@]}" >>"$theirs_ms"
+  done
+  t_arca=$(median <"$ours_ms")
+  t_ref=$(median <"$theirs_ms")
+  rm -f "$ours_ms" "$theirs_ms"
   ratio=$(python3 -c "print('%.1f' % ($t_ref / $t_arca))")
-  printf '%-11s arca %8.2f ms   sev-snp-measure %8.2f ms   %6.1fx faster\n' "$name" "$t_arca" "$t_ref" "$ratio"
+  printf '%-11s arca %8.2f ms   sev-snp-measure %8.2f ms   %6.1fx faster (medians)\n' "$name" "$t_arca" "$t_ref" "$ratio"
   worst=$(python3 -c "w='$worst'; print($ratio if not w else min(float(w), $ratio))")
 done
 if python3 -c "import sys; sys.exit(0 if $worst >= $target_ratio else 1)"; then

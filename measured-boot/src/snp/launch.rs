@@ -3,7 +3,7 @@
 use arca_firmware::{parse_sev_layout, SevHashes, SevLayout, SevSectionKind};
 use sha2::{Digest, Sha256};
 
-use super::gctx::{Gctx, PageType, LD_LEN, PAGE_LEN, VMSA_GPA};
+use super::gctx::{sha384, Gctx, PageType, LD_LEN, PAGE_LEN, VMSA_GPA};
 use super::vmsa::{vmsa_page, VmsaParams, BSP_EIP};
 use super::{SevMode, SnpLaunch, SnpMeasurements, VmmType, MAX_VCPUS};
 use crate::{Error, Result};
@@ -290,8 +290,4 @@ fn measure_sev(launch: &SnpLaunch, layout: &SevLayout, hashes: Option<SevHashes>
 
 fn traced_vmsas(vcpus: u32, bsp: &[u8; PAGE_LEN], ap: &[u8; PAGE_LEN]) -> Vec<Box<[u8; PAGE_LEN]>> {
     (0..vcpus).map(|i| Box::new(if i == 0 { *bsp } else { *ap })).collect()
-}
-
-fn sha384(data: &[u8]) -> [u8; LD_LEN] {
-    sha2::Sha384::digest(data).into()
 }
