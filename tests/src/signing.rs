@@ -29,18 +29,27 @@ impl GpgKey {
     /// Generates an ed25519 signing key for `uid` under `dir`, or `None`
     /// (skip printed) when `gpg` is missing.
     pub fn generate(dir: &Path, uid: &str) -> Option<GpgKey> {
+        Self::generate_at(dir, uid, None, "never")
+    }
+
+    /// Like [`GpgKey::generate`], with the key's creation time set to
+    /// `created` (seconds since the epoch; gpg's `--faked-system-time`)
+    /// and its expiry (`never`, `1d`, …).
+    pub fn generate_at(dir: &Path, uid: &str, created: Option<u64>, expire: &str) -> Option<GpgKey> {
         if !require_tools("the GPG signature tests", &["gpg", "gpgconf"]) {
             return None;
         }
         let home = dir.join("gnupg");
         std::fs::create_dir_all(&home).expect("gnupg home");
         set_private(&home);
-        let gpg = |args: &[&str]| {
-            let mut cmd = Command::new("gpg");
-            cmd.arg("--batch").arg("--homedir").arg(&home).args(args);
-            run(&mut cmd)
-        };
-        gpg(&["--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never"]);
+        let gpg = |args: &[&str]| gpg(&home, args);
+        let mut args = vec!["--pinentry-mode", "loopback", "--passphrase", ""];
+        let faked = created.map(|t| format!("{t}!"));
+        if let Some(faked) = &faked {
+            args.extend(["--faked-system-time", faked.as_str()]);
+        }
+        args.extend(["--quick-gen-key", uid, "ed25519", "sign", expire]);
+        gpg(&args);
         let listing = gpg(&["--with-colons", "--list-keys", uid]);
         let fingerprint = String::from_utf8_lossy(&listing.stdout)
             .lines()
@@ -51,6 +60,45 @@ impl GpgKey {
         std::fs::write(&public_key, exported.stdout).expect("write public key");
         Some(GpgKey { home, fingerprint, public_key })
     }
+}
+
+impl GpgKey {
+    /// `gpg --sign` of `payload` (a signed, compressed OpenPGP message, as
+    /// skopeo's simple signing makes), at time `at` if given.
+    pub fn sign(&self, payload: &[u8], at: Option<u64>) -> Vec<u8> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (input, output) = (dir.path().join("payload"), dir.path().join("payload.sig"));
+        std::fs::write(&input, payload).expect("write payload");
+        let faked = at.map(|t| format!("{t}!"));
+        let mut args = vec!["--pinentry-mode", "loopback", "--passphrase", ""];
+        if let Some(faked) = &faked {
+            args.extend(["--faked-system-time", faked.as_str()]);
+        }
+        args.extend(["--local-user", &self.fingerprint, "--sign", "--output"]);
+        let (input, output_str) = (input.to_str().expect("utf-8 path"), output.to_str().expect("utf-8 path"));
+        args.extend([output_str, input]);
+        gpg(&self.home, &args);
+        std::fs::read(&output).expect("read signature")
+    }
+
+    /// Revokes the key with the revocation certificate gpg made for it and
+    /// re-exports the (now revoked) public key to `public_key`.
+    pub fn revoke(&self) {
+        let cert = self.home.join("openpgp-revocs.d").join(format!("{}.rev", self.fingerprint));
+        // gpg prefixes the armor line with ':' so the file is not imported by accident.
+        let text = std::fs::read_to_string(&cert).expect("revocation certificate").replace(":-----BEGIN", "-----BEGIN");
+        let plain = self.home.join("revoke.asc");
+        std::fs::write(&plain, text).expect("write revocation");
+        gpg(&self.home, &["--import", plain.to_str().expect("utf-8 path")]);
+        let exported = gpg(&self.home, &["--armor", "--export", &self.fingerprint]);
+        std::fs::write(&self.public_key, exported.stdout).expect("write public key");
+    }
+}
+
+fn gpg(home: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new("gpg");
+    cmd.arg("--batch").arg("--homedir").arg(home).args(args);
+    run(&mut cmd)
 }
 
 impl Drop for GpgKey {

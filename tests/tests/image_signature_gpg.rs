@@ -200,3 +200,81 @@ fn serve_dir(root: PathBuf) -> String {
     });
     addr
 }
+
+/// The simple-signing payload skopeo signs.
+fn payload(identity: &str, digest: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "critical": {
+            "identity": {"docker-reference": identity},
+            "image": {"docker-manifest-digest": digest},
+            "type": "atomic container signature",
+        },
+        "optional": {"creator": "gpg in the arca tests"},
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_and_expired_keys_are_refused() {
+    if !require_tools("the GPG key validity test", &["skopeo", "gpg"]) {
+        return;
+    }
+    let Some(registry) = Registry::start(RegistryOptions::default()) else { return };
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (k1, k2, k3) = (dir.join("k1"), dir.join("k2"), dir.join("k3"));
+    for k in [&k1, &k2, &k3] {
+        std::fs::create_dir_all(k).unwrap();
+    }
+    let (Some(valid), Some(expired), Some(revoked)) = (
+        GpgKey::generate(&k1, "Valid <valid@arca.invalid>"),
+        // Made three days ago, valid for one.
+        GpgKey::generate_at(&k2, "Expired <expired@arca.invalid>", Some(now - 3 * 86400), "1d"),
+        GpgKey::generate(&k3, "Revoked <revoked@arca.invalid>"),
+    ) else {
+        return;
+    };
+    let layout = two_images(&dir.join("layout"));
+    skopeo_copy(dir, &[], &layout.skopeo_name("a"), &registry.docker_ref("t/app:v1"));
+    let host = registry.host.clone();
+    let image = format!("{host}/t/app:v1");
+    let source = OciSource::new();
+    let digest = source.manifest_digest(&image.parse().unwrap()).await;
+    let lookaside = dir.join("lookaside");
+    let sigs = sig_dir(&lookaside, "t/app", &digest);
+    std::fs::create_dir_all(&sigs).unwrap();
+    let payload = payload(&image, &digest);
+    let check = |key: &GpgKey, signature: Vec<u8>| {
+        std::fs::write(sigs.join("signature-1"), signature).unwrap();
+        scoped(&host, signed_by(&key.public_key, None)).with_lookaside("", file_lookaside(&lookaside)).unwrap()
+    };
+
+    // A signature gpg made directly verifies like skopeo's.
+    let policy = check(&valid, valid.sign(&payload, None));
+    evaluate(&policy, &source, &image).await.expect("valid key");
+
+    // Signed while the key was valid, checked after it expired.
+    let policy = check(&expired, expired.sign(&payload, Some(now - 3 * 86400 + 3600)));
+    let why = rejected(evaluate(&policy, &source, &image).await, "expired key");
+    assert!(why.contains("expired"), "{why}");
+
+    // Signed, then the key revoked.
+    let signature = revoked.sign(&payload, None);
+    let policy = check(&revoked, signature.clone());
+    evaluate(&policy, &source, &image).await.expect("not yet revoked");
+    revoked.revoke();
+    let policy = check(&revoked, signature);
+    let why = rejected(evaluate(&policy, &source, &image).await, "revoked key");
+    assert!(why.contains("revoked"), "{why}");
+
+    // A payload for another digest, validly signed: rejected.
+    let other = payload_for_other_digest(&image);
+    let policy = check(&valid, valid.sign(&other, None));
+    let why = rejected(evaluate(&policy, &source, &image).await, "signature of another digest");
+    assert!(why.contains("signed manifest digest"), "{why}");
+}
+
+fn payload_for_other_digest(image: &str) -> Vec<u8> {
+    payload(image, &format!("sha256:{}", "ab".repeat(32)))
+}

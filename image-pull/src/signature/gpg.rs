@@ -6,7 +6,8 @@
 use std::io::Read;
 
 use pgp::composed::{Deserializable, Message, SignedPublicKey};
-use pgp::types::KeyDetails as _;
+use pgp::packet::{Signature, SignatureType};
+use pgp::types::{KeyDetails as _, Timestamp};
 
 /// Largest signature file accepted (real ones are well under 2 KiB).
 pub(crate) const MAX_SIGNATURE_BYTES: u64 = 64 * 1024;
@@ -60,14 +61,71 @@ pub(crate) fn verify(signature: &[u8], keys: &[SignedPublicKey]) -> Result<Vec<u
     if payload.len() > super::payload::MAX_PAYLOAD_BYTES {
         return Err(format!("signed data exceeds {} bytes", super::payload::MAX_PAYLOAD_BYTES));
     }
+    let now = Timestamp::now();
+    let mut unusable = Vec::new();
     for key in keys {
         if message.verify(key).is_ok() {
-            return Ok(payload);
+            match primary_usable(key, now) {
+                Ok(()) => return Ok(payload),
+                Err(why) => unusable.push(why),
+            }
         }
-        if key.public_subkeys.iter().any(|sub| message.verify(sub).is_ok()) {
-            return Ok(payload);
+        for sub in &key.public_subkeys {
+            if message.verify(sub).is_ok() {
+                match primary_usable(key, now).and_then(|()| subkey_usable(sub, now)) {
+                    Ok(()) => return Ok(payload),
+                    Err(why) => unusable.push(why),
+                }
+            }
         }
+    }
+    if !unusable.is_empty() {
+        return Err(format!("signed by a trusted key that is not usable: {}", unusable.join("; ")));
     }
     let fingerprints: Vec<String> = keys.iter().map(|k| k.fingerprint().to_string()).collect();
     Err(format!("not signed by any trusted key ({})", fingerprints.join(", ")))
+}
+
+/// gpg refuses signatures of revoked or expired keys; so does this.
+fn primary_usable(key: &SignedPublicKey, now: Timestamp) -> Result<(), String> {
+    let fingerprint = key.fingerprint();
+    if !key.details.revocation_signatures.is_empty() {
+        return Err(format!("key {fingerprint} is revoked"));
+    }
+    let self_signatures =
+        key.details.users.iter().flat_map(|u| u.signatures.iter()).chain(&key.details.direct_signatures);
+    if expired(key.primary_key.created_at(), self_signatures, now) {
+        return Err(format!("key {fingerprint} has expired"));
+    }
+    Ok(())
+}
+
+fn subkey_usable(sub: &pgp::composed::SignedPublicSubKey, now: Timestamp) -> Result<(), String> {
+    let fingerprint = sub.key.fingerprint();
+    if sub.signatures.iter().any(|s| s.typ() == Some(SignatureType::SubkeyRevocation)) {
+        return Err(format!("subkey {fingerprint} is revoked"));
+    }
+    let bindings: Vec<&Signature> =
+        sub.signatures.iter().filter(|s| s.typ() == Some(SignatureType::SubkeyBinding)).collect();
+    let latest = bindings.iter().max_by_key(|s| s.created().map(Timestamp::as_secs));
+    if !latest.is_some_and(|s| s.key_flags().sign()) {
+        return Err(format!("subkey {fingerprint} is not a signing key"));
+    }
+    if expired(sub.key.created_at(), bindings.into_iter(), now) {
+        return Err(format!("subkey {fingerprint} has expired"));
+    }
+    Ok(())
+}
+
+/// Whether the newest of `signatures` that states a key expiration time
+/// puts it before `now`.
+fn expired<'a>(created: Timestamp, signatures: impl Iterator<Item = &'a Signature>, now: Timestamp) -> bool {
+    let newest =
+        signatures.filter(|s| s.key_expiration_time().is_some()).max_by_key(|s| s.created().map(Timestamp::as_secs));
+    match newest.and_then(|s| s.key_expiration_time()) {
+        Some(validity) if validity.as_secs() != 0 => {
+            u64::from(created.as_secs()) + u64::from(validity.as_secs()) < u64::from(now.as_secs())
+        }
+        _ => false,
+    }
 }
