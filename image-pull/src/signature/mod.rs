@@ -295,3 +295,187 @@ impl Identity {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use base64::Engine as _;
+    use ecdsa::signature::Signer as _;
+    use p256::pkcs8::EncodePublicKey as _;
+    use sha2::{Digest as _, Sha256};
+
+    use super::*;
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// Manifests by `repository:tag` and blobs by digest.
+    #[derive(Default)]
+    struct FakeRegistry {
+        manifests: HashMap<String, Vec<u8>>,
+        blobs: HashMap<String, Vec<u8>>,
+    }
+
+    impl FakeRegistry {
+        fn blob(&mut self, data: &[u8]) -> String {
+            let digest = format!("sha256:{}", hex::encode(Sha256::digest(data)));
+            self.blobs.insert(digest.clone(), data.to_vec());
+            digest
+        }
+
+        /// Signature layers: (payload, annotation value or none).
+        fn signatures(&mut self, repository: &str, digest: &str, layers: &[(Vec<u8>, Option<String>)]) {
+            let layers: Vec<serde_json::Value> = layers
+                .iter()
+                .map(|(payload, annotation)| {
+                    let mut layer = serde_json::json!({
+                        "mediaType": sigstore::SIMPLESIGNING_MEDIA_TYPE,
+                        "digest": self.blob(payload),
+                        "size": payload.len(),
+                    });
+                    if let Some(a) = annotation {
+                        layer["annotations"] = serde_json::json!({ sigstore::SIGNATURE_ANNOTATION: a });
+                    }
+                    layer
+                })
+                .collect();
+            let manifest = serde_json::json!({"schemaVersion": 2, "layers": layers});
+            self.manifests.insert(
+                format!("{repository}:{}", sigstore::signature_tag(digest)),
+                serde_json::to_vec(&manifest).unwrap(),
+            );
+        }
+    }
+
+    impl SignatureSource for FakeRegistry {
+        fn fetch_manifest<'a>(
+            &'a self,
+            _registry: &'a str,
+            repository: &'a str,
+            tag: &'a str,
+        ) -> BoxFuture<'a, Result<Option<RawManifest>>> {
+            let found = self.manifests.get(&format!("{repository}:{tag}")).cloned();
+            Box::pin(async move { Ok(found.map(|m| (m, "application/vnd.oci.image.manifest.v1+json".to_string()))) })
+        }
+
+        fn fetch_blob<'a>(
+            &'a self,
+            registry: &'a str,
+            _repository: &'a str,
+            digest: &'a str,
+            limit: u64,
+        ) -> BoxFuture<'a, Result<Vec<u8>>> {
+            let blob = self.blobs.get(digest).cloned();
+            Box::pin(async move {
+                let blob =
+                    blob.ok_or_else(|| Error::Registry { registry: registry.into(), message: "no blob".into() })?;
+                if blob.len() as u64 > limit {
+                    return Err(Error::TooLarge { what: digest.into(), limit });
+                }
+                Ok(blob)
+            })
+        }
+    }
+
+    fn payload(identity: &str, digest: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"critical": {
+            "type": "cosign container image signature",
+            "image": {"docker-manifest-digest": digest},
+            "identity": {"docker-reference": identity},
+        }}))
+        .unwrap()
+    }
+
+    fn key(seed: u8) -> (p256::ecdsa::SigningKey, String) {
+        let signing = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap();
+        let pem = signing.verifying_key().to_public_key_pem(p256::pkcs8::LineEnding::LF).unwrap();
+        (signing, base64::engine::general_purpose::STANDARD.encode(pem))
+    }
+
+    fn sign(key: &p256::ecdsa::SigningKey, payload: &[u8]) -> Option<String> {
+        let sig: p256::ecdsa::Signature = key.sign(payload);
+        Some(base64::engine::general_purpose::STANDARD.encode(sig.to_der().as_bytes()))
+    }
+
+    fn run<T>(f: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
+    fn sigstore_policy(key_data: &str) -> Policy {
+        let doc = serde_json::json!({"default": [{"type": "sigstoreSigned", "keyData": key_data}]});
+        Policy::from_json(&serde_json::to_vec(&doc).unwrap()).unwrap()
+    }
+
+    fn reason(result: Result<()>) -> String {
+        match result {
+            Err(Error::PolicyRejected { reason, .. }) => reason,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sigstore_signatures_through_a_source() {
+        let (signer, key_data) = key(7);
+        let (stranger, _) = key(9);
+        let image: oci_client::Reference = "reg.example.com/app:v1".parse().unwrap();
+        let mut registry = FakeRegistry::default();
+        let good = payload("reg.example.com/app:v1", DIGEST);
+        registry.signatures(
+            "app",
+            DIGEST,
+            &[
+                (good.clone(), None),
+                (good.clone(), Some("%%% not base64".into())),
+                (good.clone(), sign(&stranger, &good)),
+                (payload("reg.example.com/app:v1", &DIGEST.replace('0', "f")), sign(&signer, &good)),
+            ],
+        );
+        let policy = sigstore_policy(&key_data);
+        let why = reason(run(policy.evaluate(&image, DIGEST, &registry)));
+        for part in ["no dev.cosignproject.cosign/signature annotation", "not base64", "not signed by a trusted key"] {
+            assert!(why.contains(part), "{part:?} missing from {why}");
+        }
+        registry.signatures(
+            "app",
+            DIGEST,
+            &[(good.clone(), sign(&stranger, &good)), (good.clone(), sign(&signer, &good))],
+        );
+        run(policy.evaluate(&image, DIGEST, &registry)).expect("one good signature suffices");
+
+        // The reference's own digest must be the manifest's.
+        let pinned: oci_client::Reference =
+            format!("reg.example.com/app@{}", DIGEST.replace('0', "e")).parse().unwrap();
+        assert!(reason(run(policy.evaluate(&pinned, DIGEST, &registry))).contains("names digest"));
+        assert!(reason(run(policy.evaluate(&image, "sha256:short", &registry))).contains("manifest digest"));
+        // Nothing stored for another image.
+        let other: oci_client::Reference = "reg.example.com/other:v1".parse().unwrap();
+        assert!(reason(run(policy.evaluate(&other, DIGEST, &registry))).contains("has none"));
+        // A signature manifest that is not JSON is a registry error.
+        registry.manifests.insert(format!("other:{}", sigstore::signature_tag(DIGEST)), b"<html>".to_vec());
+        assert!(matches!(run(policy.evaluate(&other, DIGEST, &registry)), Err(Error::Registry { .. })));
+        // An oversized payload blob is refused by the source's limit.
+        let huge = vec![b' '; payload::MAX_PAYLOAD_BYTES + 1];
+        registry.signatures("app", DIGEST, &[(huge.clone(), sign(&signer, &huge))]);
+        assert!(matches!(run(policy.evaluate(&image, DIGEST, &registry)), Err(Error::TooLarge { .. })));
+    }
+
+    #[test]
+    fn lookaside_scopes_pick_the_most_specific_store() {
+        let store = |b: &str| Lookaside { base: b.into() };
+        let policy = Policy::from_json(br#"{"default": [{"type": "reject"}]}"#)
+            .unwrap()
+            .with_lookaside("", store("file:///default"))
+            .unwrap()
+            .with_lookaside("reg.example.com", store("file:///host"))
+            .unwrap()
+            .with_lookaside("reg.example.com/team", store("https://sigs.example.com/team"))
+            .unwrap();
+        let chosen = |r: &str| policy.lookaside_for(&DockerRef::parse_normalized(r).unwrap()).unwrap().base.clone();
+        assert_eq!(chosen("reg.example.com/team/app:v1"), "https://sigs.example.com/team");
+        assert_eq!(chosen("reg.example.com/other/app:v1"), "file:///host");
+        assert_eq!(chosen("docker.io/library/busybox:1"), "file:///default");
+        let bad = Policy::from_json(br#"{"default": [{"type": "reject"}]}"#).unwrap();
+        assert!(bad.clone().with_lookaside("", store("ftp://x")).is_err());
+        assert!(bad.with_lookaside("", store("file://relative")).is_err());
+    }
+}
