@@ -88,7 +88,7 @@ impl Policy {
     }
 
     /// Ok if the policy's requirements for this image (chosen by scope) are met.
-    /// `reference` is the image as the user named it (host/repo[:tag][@digest]).
+    /// `reference` is the image as the user named it (`host/repo[:tag][@digest]`).
     pub async fn evaluate(
         &self,
         reference: &oci_client::Reference,
