@@ -460,6 +460,17 @@ mod tests {
     }
 
     #[test]
+    fn evaluation_can_run_on_any_runtime_thread() {
+        fn assert_send<T: Send>(_: &T) {}
+        let policy = Policy::from_json(br#"{"default": [{"type": "reject"}]}"#).unwrap();
+        let image: oci_client::Reference = "reg.example.com/app:v1".parse().unwrap();
+        let registry = FakeRegistry::default();
+        let future = policy.evaluate(&image, DIGEST, &registry);
+        assert_send(&future);
+        assert!(reason(run(future)).contains("default rejects"));
+    }
+
+    #[test]
     fn lookaside_scopes_pick_the_most_specific_store() {
         let store = |b: &str| Lookaside { base: b.into() };
         let policy = Policy::from_json(br#"{"default": [{"type": "reject"}]}"#)
