@@ -14,6 +14,7 @@
 //! rootfs + runtime spec ([`pull`]).
 
 pub mod error;
+pub mod signature;
 
 pub use error::Error;
 
