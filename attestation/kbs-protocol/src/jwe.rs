@@ -607,6 +607,10 @@ pub fn decrypt_json<'k>(keys: impl IntoIterator<Item = &'k DecryptionKey>, jwe: 
         ));
     }
     let mut algs = Vec::new();
+    // A failure that no key could avoid (bad iv, unsupported `enc`, …) is
+    // reported as such when no attempt failed for key reasons.
+    let mut structural: Option<Error> = None;
+    let mut key_failures = 0usize;
     for recipient in recipients {
         let alg = recipient_alg(&jwe.protected, recipient.header.as_ref());
         let flat = Response {
@@ -624,12 +628,18 @@ pub fn decrypt_json<'k>(keys: impl IntoIterator<Item = &'k DecryptionKey>, jwe: 
                 Ok(plain) => return Ok(plain),
                 // A malformed shared part fails for every key and recipient.
                 Err(e @ Error::TooLarge { .. }) => return Err(e),
-                Err(_) => {}
+                Err(Error::Decrypt(_) | Error::KeyMismatch { .. }) => key_failures += 1,
+                Err(e) => {
+                    structural.get_or_insert(e);
+                }
             }
         }
         algs.push(alg);
     }
-    Err(Error::NoMatchingKey { keys: keys.len(), recipients: algs.len(), algs: algs.join(", ") })
+    match structural {
+        Some(e) if key_failures == 0 => Err(e),
+        _ => Err(Error::NoMatchingKey { keys: keys.len(), recipients: algs.len(), algs: algs.join(", ") }),
+    }
 }
 
 /// The `alg` (and `epk` curve) of one recipient, for error messages.
@@ -665,6 +675,7 @@ pub fn with_alg(tee_pubkey: &TeePubKey, alg: &str) -> TeePubKey {
 mod tests {
     use super::*;
     use crate::tee_key::{TeeKeyAlgorithm, TeeKeyPair};
+    use p256::pkcs8::LineEnding;
 
     #[test]
     fn round_trip_every_alg() {
@@ -728,6 +739,142 @@ mod tests {
         let TeePubKey::Ec { crv, alg, x, .. } = k.public_key() else { panic!("EC key expected") };
         let bad = TeePubKey::Ec { crv, alg, x: x.clone(), y: x };
         assert!(matches!(encrypt(&bad, b"x"), Err(Error::Malformed { .. })));
+    }
+
+    /// A general-serialization JWE as go-jose writes it for several
+    /// recipients: `enc` protected, `alg`/`epk` per recipient, plus go-jose's
+    /// stray top-level `encrypted_key`.
+    fn general_jwe(recipients: &[(Value, Vec<u8>)], cek: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
+        let protected = b64::url_encode(r#"{"enc":"A256GCM"}"#);
+        let iv = [9u8; IV_LEN];
+        let mut buf = plaintext.to_vec();
+        let tag = Aes256Gcm::new_from_slice(cek)
+            .unwrap()
+            .encrypt_in_place_detached(&Nonce::from(iv), protected.as_bytes(), &mut buf)
+            .unwrap();
+        let recipients: Vec<Value> =
+            recipients.iter().map(|(h, k)| json!({"header": h, "encrypted_key": b64::url_encode(k)})).collect();
+        serde_json::to_vec(&json!({
+            "protected": protected,
+            "recipients": recipients,
+            "encrypted_key": recipients.first().map(|r| r["encrypted_key"].clone()),
+            "iv": b64::url_encode(iv),
+            "ciphertext": b64::url_encode(&buf),
+            "tag": b64::url_encode(tag),
+        }))
+        .unwrap()
+    }
+
+    fn rsa_oaep_sha1_recipient(key: &rsa::RsaPrivateKey, cek: &[u8; 32]) -> (Value, Vec<u8>) {
+        let ek = key.to_public_key().encrypt(&mut OsRng, rsa::Oaep::new::<sha1::Sha1>(), cek).unwrap();
+        (json!({"alg": "RSA-OAEP"}), ek)
+    }
+
+    fn p384_recipient(key: &p384::PublicKey, cek: &[u8; 32]) -> (Value, Vec<u8>) {
+        let eph = p384::ecdh::EphemeralSecret::random(&mut OsRng);
+        let shared = eph.diffie_hellman(key);
+        let epk = epk_json("P-384", p384::EncodedPoint::from(eph.public_key()).as_bytes());
+        (json!({"alg": ALG_ECDH_ES_A256KW, "epk": epk}), wrap_cek(shared.raw_secret_bytes(), cek).unwrap())
+    }
+
+    #[test]
+    fn pem_forms_are_read() {
+        use p256::pkcs8::EncodePrivateKey;
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        let rsa_key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).unwrap();
+        let pkcs1 = rsa_key.to_pkcs1_pem(LineEnding::LF).unwrap();
+        assert!(pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY"));
+        assert_eq!(DecryptionKey::from_pem(&pkcs1).unwrap().kind(), "RSA-2048");
+        let pkcs8 = rsa_key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        assert_eq!(DecryptionKey::from_pem(&pkcs8).unwrap().kind(), "RSA-2048");
+
+        let ec = p384::SecretKey::random(&mut OsRng);
+        let sec1 = ec.to_sec1_pem(LineEnding::LF).unwrap();
+        // As `openssl ecparam -genkey` writes it: parameters first.
+        let with_params =
+            format!("-----BEGIN EC PARAMETERS-----\nBgUrgQQAIg==\n-----END EC PARAMETERS-----\n{}", *sec1);
+        assert_eq!(DecryptionKey::from_pem(&with_params).unwrap().kind(), "EC P-384");
+        let p256_sec1 = p256::SecretKey::random(&mut OsRng).to_sec1_pem(LineEnding::LF).unwrap();
+        assert_eq!(DecryptionKey::from_pem(&p256_sec1).unwrap().kind(), "EC P-256");
+        let p521_pkcs8 = p521::SecretKey::random(&mut OsRng).to_pkcs8_pem(LineEnding::LF).unwrap();
+        assert_eq!(DecryptionKey::from_pem(&p521_pkcs8).unwrap().kind(), "EC P-521");
+        assert!(!format!("{:?}", DecryptionKey::from_pem(&pkcs8).unwrap()).contains("BigUint"));
+
+        for bad in ["", "hello", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"] {
+            assert!(matches!(DecryptionKey::from_pem(bad), Err(Error::Malformed { .. })), "{bad:?}");
+        }
+        let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert!(DecryptionKey::from_pem(encrypted).is_err());
+        let unterminated = "-----BEGIN PRIVATE KEY-----\nAAAA\n";
+        assert!(DecryptionKey::from_pem(unterminated).is_err());
+        assert!(matches!(DecryptionKey::from_pem(&"A".repeat(MAX_KEY_PEM_LEN + 1)), Err(Error::TooLarge { .. })));
+        let small = rsa::RsaPrivateKey::new(&mut OsRng, 1024).unwrap().to_pkcs1_pem(LineEnding::LF).unwrap();
+        assert!(matches!(DecryptionKey::from_pem(&small), Err(Error::KeyMismatch { .. })));
+    }
+
+    #[test]
+    fn general_serialization_opens_with_any_recipient_key() {
+        use p256::pkcs8::EncodePrivateKey;
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        let rsa_key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).unwrap();
+        let ec_key = p384::SecretKey::random(&mut OsRng);
+        let cek = [5u8; 32];
+        let msg = br#"{"symkey":"..."}"#;
+        let jwe = general_jwe(
+            &[rsa_oaep_sha1_recipient(&rsa_key, &cek), p384_recipient(&ec_key.public_key(), &cek)],
+            &cek,
+            msg,
+        );
+        let rsa = DecryptionKey::from_pem(&rsa_key.to_pkcs1_pem(LineEnding::LF).unwrap()).unwrap();
+        let ec = DecryptionKey::from_pem(&ec_key.to_pkcs8_pem(LineEnding::LF).unwrap()).unwrap();
+        let other = DecryptionKey::from_pem(&p384::SecretKey::random(&mut OsRng).to_pkcs8_pem(LineEnding::LF).unwrap())
+            .unwrap();
+        assert_eq!(decrypt_json([&rsa], &jwe).unwrap().as_slice(), msg);
+        assert_eq!(decrypt_json([&ec], &jwe).unwrap().as_slice(), msg);
+        assert_eq!(decrypt_json([&other, &ec], &jwe).unwrap().as_slice(), msg);
+        let err = decrypt_json([&other], &jwe).unwrap_err();
+        assert!(matches!(err, Error::NoMatchingKey { keys: 1, recipients: 2, .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("no supplied key matches") && text.contains("RSA-OAEP, ECDH-ES+A256KW P-384"), "{text}");
+
+        // Flattened, one recipient, alg in the protected header (go-jose's single-recipient form).
+        let flat = encrypt(&TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap().public_key(), msg).unwrap();
+        let flat = serde_json::to_vec(&flat).unwrap();
+        assert!(matches!(decrypt_json([&ec], &flat), Err(Error::NoMatchingKey { recipients: 1, .. })));
+
+        // The SHA-1 OAEP of ocicrypt stays out of TEE key decryption.
+        let tee = TeeKeyPair::from_pem(&rsa_key.to_pkcs8_pem(LineEnding::LF).unwrap()).unwrap();
+        let v: Value = serde_json::from_slice(&jwe).unwrap();
+        let as_flat = Response {
+            protected: b64::url_encode(r#"{"enc":"A256GCM","alg":"RSA-OAEP"}"#),
+            encrypted_key: v["recipients"][0]["encrypted_key"].as_str().unwrap().into(),
+            aad: None,
+            unprotected: None,
+            header: None,
+            iv: v["iv"].as_str().unwrap().into(),
+            ciphertext: v["ciphertext"].as_str().unwrap().into(),
+            tag: v["tag"].as_str().unwrap().into(),
+        };
+        assert!(matches!(tee.decrypt(&as_flat), Err(Error::KeyMismatch { .. })));
+    }
+
+    #[test]
+    fn json_limits_and_structural_errors() {
+        use p256::pkcs8::EncodePrivateKey;
+        let ec_key = p384::SecretKey::random(&mut OsRng);
+        let ec = DecryptionKey::from_pem(&ec_key.to_pkcs8_pem(LineEnding::LF).unwrap()).unwrap();
+        assert!(matches!(decrypt_json([&ec], &vec![b' '; MAX_JSON_LEN + 1]), Err(Error::TooLarge { .. })));
+        assert!(matches!(decrypt_json([&ec], b"[]"), Err(Error::Malformed { .. })));
+        let cek = [1u8; 32];
+        let many: Vec<_> = (0..MAX_RECIPIENTS + 1).map(|_| p384_recipient(&ec_key.public_key(), &cek)).collect();
+        assert!(matches!(decrypt_json([&ec], &general_jwe(&many, &cek, b"x")), Err(Error::Malformed { .. })));
+        assert!(matches!(decrypt_json([&ec], &general_jwe(&[], &cek, b"x")), Err(Error::Malformed { .. })));
+        // A bad iv fails for every key: said as such, not as "no key matches".
+        let mut v: Value =
+            serde_json::from_slice(&general_jwe(&[p384_recipient(&ec_key.public_key(), &cek)], &cek, b"x")).unwrap();
+        v["iv"] = json!("AAAA");
+        let err = decrypt_json([&ec], &serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(matches!(err, Error::Malformed { .. }), "{err}");
     }
 
     /// RFC 7518 Appendix C: ECDH-ES key agreement example (Concat KDF with
