@@ -100,6 +100,53 @@ fn check_kid(kid: &str) -> Result<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decrypt::BoxFuture;
+
+    struct OneKey(&'static str, Vec<u8>);
+
+    impl KeySource for OneKey {
+        fn get_key<'a>(&'a self, kid: &'a str) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>>> {
+            Box::pin(async move {
+                if kid == self.0 {
+                    Ok(Zeroizing::new(self.1.clone()))
+                } else {
+                    Err(Error::Decrypt(format!("no key {kid}")))
+                }
+            })
+        }
+    }
+
+    fn packet(kid: &str, key: &[u8; 32], iv: &[u8], wrap_type: &str, plain: &[u8]) -> String {
+        let wrapped = Aes256Gcm::new_from_slice(key).unwrap().encrypt(&Nonce::from([1u8; 12]), plain).unwrap();
+        let json = serde_json::json!({
+            "kid": kid, "wrapped_data": STANDARD.encode(wrapped), "iv": STANDARD.encode(iv), "wrap_type": wrap_type,
+        });
+        STANDARD.encode(json.to_string())
+    }
+
+    #[tokio::test]
+    async fn unwraps_and_rejects() {
+        let kid = "kbs:///default/key/1";
+        let source = OneKey(kid, vec![8; 32]);
+        let good = packet(kid, &[8; 32], &[1; 12], "A256GCM", b"options");
+        assert_eq!(unwrap(&good, &source).await.unwrap().as_slice(), b"options");
+
+        let msg = |r: Result<Zeroizing<Vec<u8>>>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            msg(unwrap(&packet(kid, &[9; 32], &[1; 12], "A256GCM", b"o"), &source).await).contains("does not unwrap")
+        );
+        assert!(msg(unwrap(&packet(kid, &[8; 32], &[1; 12], "A256CTR", b"o"), &source).await).contains("A256CTR"));
+        assert!(msg(unwrap(&packet(kid, &[8; 32], &[1; 16], "A256GCM", b"o"), &source).await).contains("12 bytes"));
+        let other = "kbs:///default/key/2";
+        assert!(msg(unwrap(&packet(other, &[8; 32], &[1; 12], "A256GCM", b"o"), &source).await).contains("no key"));
+        assert!(msg(unwrap(&packet("file:///k", &[8; 32], &[1; 12], "A256GCM", b"o"), &source).await).contains("kid"));
+        let short = OneKey(kid, vec![8; 16]);
+        assert!(msg(unwrap(&good, &short).await).contains("16 bytes"));
+        assert!(msg(unwrap("%%", &source).await).contains("base64"));
+        assert!(msg(unwrap(&STANDARD.encode("{}"), &source).await).contains("AnnotationPacket"));
+        let huge = "A".repeat(MAX_ANNOTATION_LEN + 1);
+        assert!(matches!(unwrap(&huge, &source).await, Err(Error::TooLarge { .. })));
+    }
 
     #[test]
     fn kid_forms() {

@@ -197,3 +197,87 @@ pub async fn layer_key(annotations: &HashMap<String, String>, config: &DecryptCo
     failures.sort();
     Err(Error::Decrypt(format!("cannot unwrap the layer key: {}", failures.join("; "))))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types() {
+        for (encrypted, plain) in [
+            ("application/vnd.oci.image.layer.v1.tar+gzip+encrypted", "application/vnd.oci.image.layer.v1.tar+gzip"),
+            ("application/vnd.oci.image.layer.v1.tar+zstd+encrypted", "application/vnd.oci.image.layer.v1.tar+zstd"),
+            ("application/vnd.oci.image.layer.v1.tar+encrypted", "application/vnd.oci.image.layer.v1.tar"),
+        ] {
+            assert!(is_encrypted(encrypted));
+            assert!(!is_encrypted(plain));
+            assert_eq!(decrypted_media_type(encrypted), plain);
+            assert_eq!(decrypted_media_type(plain), plain);
+        }
+    }
+
+    fn pubopts() -> String {
+        let json =
+            format!(r#"{{"cipher":"AES_256_CTR_HMAC_SHA256","hmac":"{}","cipheroptions":{{}}}}"#, "A".repeat(43) + "=");
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, json)
+    }
+
+    async fn error_of(annotations: &[(&str, String)], config: &DecryptConfig) -> String {
+        let map: HashMap<String, String> = annotations.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        layer_key(&map, config).await.err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn layer_key_says_what_is_missing() {
+        let none = DecryptConfig::default();
+        assert!(error_of(&[], &none).await.contains("no HMAC"));
+        assert!(error_of(&[(ANNOTATION_PUBOPTS, pubopts())], &none).await.contains("no key annotation"));
+        let e = error_of(&[(ANNOTATION_PUBOPTS, pubopts()), (ANNOTATION_KEYS_JWE, "e30=".into())], &none).await;
+        assert!(e.contains("jwe: no private key supplied"), "{e}");
+        let e = error_of(&[(ANNOTATION_PUBOPTS, pubopts()), (ANNOTATION_KEYS_ATTESTATION_AGENT, "e30=".into())], &none)
+            .await;
+        assert!(e.contains("no key source configured"), "{e}");
+        let e = error_of(
+            &[(ANNOTATION_PUBOPTS, pubopts()), ("org.opencontainers.image.enc.keys.pkcs7", "e30=".into())],
+            &none,
+        )
+        .await;
+        assert!(e.contains("pkcs7: key scheme not supported"), "{e}");
+    }
+
+    #[test]
+    fn jwe_annotation_limits() {
+        use arca_kbs_protocol::tee_key::{TeeKeyAlgorithm, TeeKeyPair};
+        let pem = TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap().to_pem().unwrap();
+        let key = PrivateKey::from_pem(pem.as_bytes());
+        let Ok(key) = key else { panic!("test key: {key:?}") };
+        assert_eq!(key.kind(), "EC P-256");
+        let keys = [key];
+        let huge = "A".repeat(jwe::MAX_ANNOTATION_LEN + 1);
+        assert!(matches!(jwe::unwrap(&huge, &keys), Err(Error::TooLarge { .. })));
+        let many = vec!["e30="; jwe::MAX_JWES + 1].join(",");
+        assert!(jwe::unwrap(&many, &keys).unwrap_err().to_string().contains("17 JWEs"));
+        assert!(jwe::unwrap(",,", &keys).unwrap_err().to_string().contains("0 JWEs"));
+        assert!(jwe::unwrap("%%", &keys).unwrap_err().to_string().contains("not base64"));
+        assert!(jwe::unwrap("e30=", &keys).unwrap_err().to_string().contains("malformed"));
+    }
+
+    #[test]
+    fn key_args() {
+        let mut config = DecryptConfig::default();
+        assert!(config.is_empty());
+        let e = config.add_key_arg("pgp:key.asc").unwrap_err().to_string();
+        assert!(e.contains("\"pgp\" is not supported"), "{e}");
+        let e = config.add_key_arg("jwe:/nonexistent/key.pem").unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.pem");
+        std::fs::write(&big, vec![b'A'; arca_kbs_protocol::jwe::MAX_KEY_PEM_LEN + 1]).unwrap();
+        assert!(matches!(config.add_key_arg(big.to_str().unwrap()), Err(Error::TooLarge { .. })));
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a key").unwrap();
+        let e = config.add_key_arg(&format!("jwe:{}", junk.display())).unwrap_err().to_string();
+        assert!(e.contains("junk.pem") && e.contains("no PRIVATE KEY"), "{e}");
+        assert!(config.is_empty());
+    }
+}
