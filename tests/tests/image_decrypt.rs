@@ -73,6 +73,8 @@ enum KeyKind {
     EcP256Sec1,
     /// P-384 as PKCS#8.
     EcP384Pkcs8,
+    /// P-521, SEC1 without parameters block.
+    EcP521Sec1,
 }
 
 fn make_key(work: &Path, name: &str, kind: KeyKind) -> (PathBuf, PathBuf) {
@@ -98,13 +100,18 @@ fn make_key(work: &Path, name: &str, kind: KeyKind) -> (PathBuf, PathBuf) {
                 .arg("-out")
                 .arg(&private));
         }
+        KeyKind::EcP521Sec1 => {
+            run(Command::new("openssl")
+                .args(["ecparam", "-name", "secp521r1", "-genkey", "-noout", "-out"])
+                .arg(&private));
+        }
     }
     run(Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&private).arg("-out").arg(&public));
     let text = std::fs::read_to_string(&private).unwrap();
     let expected = match kind {
         KeyKind::RsaPkcs8 | KeyKind::EcP384Pkcs8 => "BEGIN PRIVATE KEY",
         KeyKind::RsaPkcs1 => "BEGIN RSA PRIVATE KEY",
-        KeyKind::EcP256Sec1 => "BEGIN EC PRIVATE KEY",
+        KeyKind::EcP256Sec1 | KeyKind::EcP521Sec1 => "BEGIN EC PRIVATE KEY",
     };
     assert!(text.contains(expected), "{kind:?} key is {text:.40}");
     (private, public)
@@ -208,6 +215,11 @@ fn ec_p256_sec1_key_decrypts_skopeo_layers() {
 #[test]
 fn ec_p384_pkcs8_key_decrypts_skopeo_layers() {
     one_key_kind(KeyKind::EcP384Pkcs8);
+}
+
+#[test]
+fn ec_p521_sec1_key_decrypts_skopeo_layers() {
+    one_key_kind(KeyKind::EcP521Sec1);
 }
 
 #[test]

@@ -90,15 +90,17 @@ impl PrivateKey {
             .map_err(|e| Error::Decrypt(format!("private key: {e}")))
     }
 
-    /// Reads a PEM private key file.
+    /// Reads a PEM private key file (at most 32 KiB).
     pub fn from_file(path: &Path) -> Result<Self> {
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("reading key {}", path.display()), e))?;
+        use std::io::Read;
+        let context = || format!("reading key {}", path.display());
         let limit = arca_kbs_protocol::jwe::MAX_KEY_PEM_LEN as u64;
-        if meta.len() > limit {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(context(), e))?;
+        let mut pem = Zeroizing::new(Vec::new());
+        file.take(limit + 1).read_to_end(&mut pem).map_err(|e| Error::io(context(), e))?;
+        if pem.len() as u64 > limit {
             return Err(Error::TooLarge { what: format!("private key file {}", path.display()), limit });
         }
-        let pem =
-            Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(format!("reading key {}", path.display()), e))?);
         Self::from_pem(&pem).map_err(|e| match e {
             Error::Decrypt(m) => Error::Decrypt(format!("{}: {m}", path.display())),
             e => e,

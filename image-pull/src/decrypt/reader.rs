@@ -21,6 +21,10 @@ enum State {
     Failed(String),
 }
 
+/// Holds only the caller's buffer's worth of data at a time. The AES key
+/// schedule and counter are zeroized on drop (`aes`/`ctr` `zeroize`
+/// features); the HMAC's inner/outer hash states, derived from the key, are
+/// not (the `hmac` crate offers no zeroizing drop).
 struct DecryptingReader<'a> {
     inner: Box<dyn Read + Send + 'a>,
     cipher: Aes256Ctr,
