@@ -265,6 +265,14 @@ mod tests {
     }
 
     #[test]
+    fn layer_key_future_is_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let config = DecryptConfig::default();
+        let annotations = HashMap::new();
+        assert_send(&layer_key(&annotations, &config));
+    }
+
+    #[test]
     fn key_args() {
         let mut config = DecryptConfig::default();
         assert!(config.is_empty());

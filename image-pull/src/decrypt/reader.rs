@@ -166,6 +166,72 @@ mod tests {
         assert!(e.to_string().contains("HMAC mismatch"), "another key: {e}");
     }
 
+    /// Yields `len` bytes of ciphertext made on the fly (the keystream of a
+    /// zero plaintext) and records the largest read it was asked for.
+    struct Generated {
+        cipher: Aes256Ctr,
+        mac: Option<Hmac<Sha256>>,
+        left: u64,
+        largest_request: usize,
+    }
+
+    impl Read for Generated {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.largest_request = self.largest_request.max(buf.len());
+            let n = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+            buf[..n].fill(0);
+            self.cipher.apply_keystream(&mut buf[..n]);
+            if let Some(mac) = &mut self.mac {
+                mac.update(&buf[..n]);
+            }
+            self.left -= n as u64;
+            Ok(n)
+        }
+    }
+
+    /// The reader passes the caller's buffer through: it asks its inner reader
+    /// for no more than it was asked, whatever the layer's size.
+    #[test]
+    fn streams_without_buffering() {
+        let (key, nonce) = ([6u8; 32], [1u8; 16]);
+        let len = 3 << 20;
+        // First pass: the HMAC of the generated ciphertext.
+        let mut gen = Generated {
+            cipher: Aes256Ctr::new((&key).into(), (&nonce).into()),
+            mac: Some(<Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap()),
+            left: len,
+            largest_request: 0,
+        };
+        io::copy(&mut gen, &mut io::sink()).unwrap();
+        let mac: [u8; 32] = gen.mac.take().unwrap().finalize().into_bytes().into();
+
+        struct Shared(std::sync::Arc<std::sync::Mutex<Generated>>);
+        impl Read for Shared {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().read(buf)
+            }
+        }
+        let inner = std::sync::Arc::new(std::sync::Mutex::new(Generated {
+            cipher: Aes256Ctr::new((&key).into(), (&nonce).into()),
+            mac: None,
+            left: len,
+            largest_request: 0,
+        }));
+        let mut reader = decrypting_reader(layer_key(key, nonce, mac, None), Box::new(Shared(inner.clone())));
+        let mut buf = vec![0u8; 8192];
+        let mut total = 0u64;
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            assert!(buf[..n].iter().all(|&b| b == 0), "decrypts to the zero plaintext");
+            total += n as u64;
+        }
+        assert_eq!(total, len);
+        assert!(inner.lock().unwrap().largest_request <= 8192);
+    }
+
     #[test]
     fn empty_layer_and_empty_buffers() {
         let (ct, mac) = encrypt(&[1; 32], &[0; 16], b"");
