@@ -13,6 +13,7 @@
 //! unpack streamed together; blobs kept in a content-addressed [`store`]) →
 //! rootfs + runtime spec ([`pull`]).
 
+pub mod decrypt;
 pub mod error;
 pub mod signature;
 
