@@ -235,8 +235,13 @@ fn main() {
         "{:>8} {:>10} {:>12} {:>10} {:>10} {:>14} {:>8} {:>12}",
         "clients", "done", "attest/s", "p50 ms", "p99 ms", "CPU ms/attest", "failed", "server RSS"
     );
+    // `ARCA_BENCH_CLIENTS=64` (a comma list) runs only those levels.
+    let levels: Vec<usize> = std::env::var("ARCA_BENCH_CLIENTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 16, 64]);
     let mut last = None;
-    for clients in [1, 16, 64] {
+    for clients in levels {
         let cpu_before = server.cpu_time();
         let level = runtime.block_on(run_level(&url, clients, WARMUP, seconds, None));
         let cpu = server.cpu_time().saturating_sub(cpu_before);
@@ -252,6 +257,13 @@ fn main() {
             level.failed,
             rss as f64 / 1024.0,
             peak as f64 / 1024.0,
+        );
+        println!(
+            "{:>8} latency p90 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+            "",
+            level.percentile(0.90).as_secs_f64() * 1e3,
+            level.percentile(0.999).as_secs_f64() * 1e3,
+            level.latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
         );
         last = Some(level);
     }
