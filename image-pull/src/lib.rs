@@ -13,7 +13,10 @@
 //! unpack streamed together; blobs kept in a content-addressed [`store`]) →
 //! rootfs + runtime spec ([`pull`]).
 
+pub mod compression;
 pub mod error;
+pub mod spec;
+pub mod unpack;
 
 pub use error::Error;
 

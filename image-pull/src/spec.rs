@@ -1,0 +1,1 @@
+//! Image config → OCI runtime spec pieces (placeholder until implemented).
