@@ -319,6 +319,15 @@ impl LayoutBuilder {
 /// The layers of the single-platform image tagged `tag` in the layout at
 /// `dir`, lowest first: (media type, path of the blob).
 pub fn image_layers(dir: &Path, tag: &str) -> Vec<(String, PathBuf)> {
+    image_blobs(dir, tag).1
+}
+
+/// The config blob of the single-platform image tagged `tag` in the layout at `dir`.
+pub fn image_config(dir: &Path, tag: &str) -> PathBuf {
+    image_blobs(dir, tag).0
+}
+
+fn image_blobs(dir: &Path, tag: &str) -> (PathBuf, Vec<(String, PathBuf)>) {
     let read = |path: PathBuf| -> Value {
         serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())))
             .expect("layout json")
@@ -332,7 +341,8 @@ pub fn image_layers(dir: &Path, tag: &str) -> Vec<(String, PathBuf)> {
         .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
         .unwrap_or_else(|| panic!("no image tagged {tag} in {}", dir.display()));
     let manifest = read(blob(desc["digest"].as_str().expect("manifest digest")));
-    manifest["layers"]
+    let config = blob(manifest["config"]["digest"].as_str().expect("config digest"));
+    let layers = manifest["layers"]
         .as_array()
         .expect("manifest layers")
         .iter()
@@ -340,5 +350,6 @@ pub fn image_layers(dir: &Path, tag: &str) -> Vec<(String, PathBuf)> {
             let media_type = l["mediaType"].as_str().expect("layer media type").to_string();
             (media_type, blob(l["digest"].as_str().expect("layer digest")))
         })
-        .collect()
+        .collect();
+    (config, layers)
 }

@@ -7,10 +7,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use arca_e2e::layout::{image_layers, Compression};
+use arca_e2e::layout::{image_config, image_layers, Compression};
 use arca_e2e::tree::{diff, snapshot};
 use arca_e2e::{run, Layer, LayoutBuilder, TarEntry};
 use arca_image::compression::decoder;
+use arca_image::spec::runtime_spec;
 use arca_image::unpack::{apply_layer, LayerStats, UnpackOptions};
 use serde_json::json;
 
@@ -200,4 +201,57 @@ fn rich_image_equals_umoci_unpack() {
     assert_eq!(node("becomes-dir").kind, "dir");
     assert_eq!(node("dev/null").kind, "char");
     assert!(mine.keys().all(|p| !p.contains(".wh.")), "whiteouts must not be materialised");
+}
+
+#[test]
+fn runtime_spec_matches_umoci_config() {
+    if !arca_e2e::require_tools("the umoci config comparison", &["umoci"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let layout_dir = dir.path().join("layout");
+    let mut layout = LayoutBuilder::new(&layout_dir);
+    let accounts = Layer::gzip(vec![
+        TarEntry::dir("etc"),
+        TarEntry::file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"),
+        TarEntry::file("etc/group", "root:x:0:\nstaff:x:50:app\napp:x:1000:\n"),
+    ]);
+    let cases = [
+        ("app", json!({"User": "app", "Entrypoint": ["/init"], "Cmd": ["-v"], "WorkingDir": "/srv", "Env": ["A=1"]})),
+        ("app-staff", json!({"User": "app:staff", "Cmd": ["/bin/sh"]})),
+        ("numeric", json!({"User": "1000:50", "Cmd": ["/bin/sh"]})),
+        ("unlisted", json!({"User": "4242", "Cmd": ["/bin/sh"], "Labels": {"l": "v"}})),
+    ];
+    for (tag, config) in &cases {
+        layout.image(tag, config.clone(), std::slice::from_ref(&accounts));
+    }
+    for (tag, _) in &cases {
+        let bundle = dir.path().join(format!("bundle-{tag}"));
+        umoci_unpack(&layout_dir, tag, &bundle);
+        let theirs: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+        let rootfs = dir.path().join(format!("ours-{tag}"));
+        unpack_ours(&layout_dir, tag, &rootfs, &UnpackOptions::default()).unwrap();
+        let image: oci_spec::image::ImageConfiguration =
+            serde_json::from_slice(&std::fs::read(image_config(&layout_dir, tag)).unwrap()).unwrap();
+        let ours = serde_json::to_value(runtime_spec(&image, &rootfs).unwrap()).unwrap();
+        for field in ["args", "cwd"] {
+            assert_eq!(ours["process"][field], theirs["process"][field], "{tag}: process.{field}");
+        }
+        for field in ["uid", "gid"] {
+            assert_eq!(ours["process"]["user"][field], theirs["process"]["user"][field], "{tag}: user.{field}");
+        }
+        let gids =
+            |v: &serde_json::Value| v["process"]["user"]["additionalGids"].as_array().cloned().unwrap_or_default();
+        assert_eq!(gids(&ours), gids(&theirs), "{tag}: additionalGids");
+        // umoci also sets TERM=xterm; every variable of the image must be in both.
+        let env = |v: &serde_json::Value| v["process"]["env"].as_array().cloned().unwrap_or_default();
+        for var in env(&ours) {
+            assert!(env(&theirs).contains(&var), "{tag}: {var} missing from umoci's env");
+        }
+        // umoci writes author/exposedPorts/stopSignal as "" when the image has none; we leave them out.
+        let mut their_annotations = theirs["annotations"].as_object().cloned().unwrap_or_default();
+        their_annotations.retain(|_, v| v != "");
+        assert_eq!(ours["annotations"], serde_json::Value::Object(their_annotations), "{tag}: annotations");
+    }
 }

@@ -19,7 +19,7 @@
 
 mod header;
 mod path;
-mod root;
+pub(crate) mod root;
 
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
