@@ -131,14 +131,18 @@ pub fn member(header: &Header, pending: &mut Pending, limits: &HeaderLimits) -> 
     let pending = std::mem::take(pending);
     let field = |what: &str, e: std::io::Error| format!("bad {what} field in the header: {e}");
     let size = header.entry_size().map_err(|e| field("size", e))?;
+    let old = header.as_old();
     let mut meta = Meta {
         path: trim_nul(pending.long_name.unwrap_or_else(|| header.path_bytes().into_owned())),
         link: pending.long_link.map(trim_nul).or_else(|| header.link_name_bytes().map(|l| l.into_owned())),
         kind: header.entry_type(),
-        mode: header.mode().map_err(|e| field("mode", e))? & 0o7777,
-        uid: id(header.uid().map_err(|e| field("uid", e))?, "uid")?,
-        gid: id(header.gid().map_err(|e| field("gid", e))?, "gid")?,
-        mtime: (i64::try_from(header.mtime().map_err(|e| field("mtime", e))?).unwrap_or(i64::MAX), 0),
+        mode: lenient(header.mode().map(u64::from), &old.mode).map_err(|e| field("mode", e))? as u32 & 0o7777,
+        uid: id(lenient(header.uid(), &old.uid).map_err(|e| field("uid", e))?, "uid")?,
+        gid: id(lenient(header.gid(), &old.gid).map_err(|e| field("gid", e))?, "gid")?,
+        mtime: (
+            i64::try_from(lenient(header.mtime(), &old.mtime).map_err(|e| field("mtime", e))?).unwrap_or(i64::MAX),
+            0,
+        ),
         size,
         device: (0, 0),
         xattrs: Vec::new(),
@@ -203,33 +207,37 @@ fn apply_pax(meta: &mut Meta, pax: &[u8], limits: &HeaderLimits) -> Result<(), S
     Ok(())
 }
 
-/// A device number field; all NULs or spaces read as 0, as Go's archive/tar
-/// (which wrote most layers) reads them.
+/// A numeric field; all NULs or spaces read as 0, as Go's archive/tar
+/// (which wrote most layers) reads them, where the tar crate errs.
+fn lenient(parsed: std::io::Result<u64>, raw: &[u8]) -> std::io::Result<u64> {
+    if raw.iter().all(|&b| b == 0 || b == b' ') {
+        return Ok(0);
+    }
+    parsed
+}
+
+/// A device number field (ustar and GNU headers only; 0 otherwise).
 fn device(header: &Header, major: bool) -> std::io::Result<u32> {
-    let raw = match header.as_ustar() {
-        Some(ustar) => {
+    let raw = match (header.as_ustar(), header.as_gnu()) {
+        (Some(ustar), _) => {
             if major {
                 ustar.dev_major
             } else {
                 ustar.dev_minor
             }
         }
-        None => match header.as_gnu() {
-            Some(gnu) => {
-                if major {
-                    gnu.dev_major
-                } else {
-                    gnu.dev_minor
-                }
+        (None, Some(gnu)) => {
+            if major {
+                gnu.dev_major
+            } else {
+                gnu.dev_minor
             }
-            None => return Ok(0),
-        },
+        }
+        (None, None) => return Ok(0),
     };
-    if raw.iter().all(|&b| b == 0 || b == b' ') {
-        return Ok(0);
-    }
-    let value = if major { header.device_major()? } else { header.device_minor()? };
-    Ok(value.unwrap_or(0))
+    let parsed = if major { header.device_major() } else { header.device_minor() };
+    let value = lenient(parsed.map(|v| u64::from(v.unwrap_or(0))), &raw)?;
+    u32::try_from(value).map_err(|_| std::io::Error::other("device number does not fit 32 bits"))
 }
 
 fn id(value: u64, what: &str) -> Result<u32, String> {
