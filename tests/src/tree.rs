@@ -32,6 +32,9 @@ pub struct Node {
     pub hardlink_of: Option<String>,
     /// Modification time, seconds (compared only where a test asks).
     pub mtime: i64,
+    /// Number of hard links (a link from elsewhere to a file here, or from
+    /// here to a file elsewhere, shows in this count).
+    pub nlink: u64,
 }
 
 /// Every path under `root` (relative, `""` for the root itself) → its [`Node`].
@@ -104,6 +107,7 @@ fn node(path: &Path) -> Node {
         xattrs: if ft.is_symlink() { BTreeMap::new() } else { xattrs(path) },
         hardlink_of: None,
         mtime: meta.mtime(),
+        nlink: meta.nlink(),
     }
 }
 

@@ -127,12 +127,12 @@ fn tar(entries: Vec<TarEntry>) -> Vec<u8> {
     Layer::plain(entries).tar_bytes()
 }
 
-/// Applies `entries` as a gzip layer in a fresh sandbox; the result must be
+/// Applies the entries `entries` builds (given the sandbox, for its canary's path) as a gzip layer in a fresh sandbox; the result must be
 /// an error naming the layer and the entry `culprit` (and mentioning
 /// `reason` when given), and nothing outside DEST may change.
-fn must_fail(case: &str, entries: Vec<TarEntry>, culprit: &str, reason: &str) -> Sandbox {
+fn must_fail(case: &str, entries: impl FnOnce(&Sandbox) -> Vec<TarEntry>, culprit: &str, reason: &str) -> Sandbox {
     let sandbox = Sandbox::new();
-    let result = sandbox.apply(GZIP, gzip(&tar(entries)), &UnpackOptions::default());
+    let result = sandbox.apply(GZIP, gzip(&tar(entries(&sandbox))), &UnpackOptions::default());
     let err = result.expect_err(case);
     let text = err.to_string();
     assert!(matches!(err, Error::Unpack { .. }), "{case}: {err:?}");
@@ -143,23 +143,25 @@ fn must_fail(case: &str, entries: Vec<TarEntry>, culprit: &str, reason: &str) ->
 
 #[test]
 fn path_traversal_is_refused() {
-    must_fail("../x", vec![file("../pwned", "x")], "../pwned", "\"..\"");
-    must_fail("a/../../x", vec![dir("a"), file("a/../../pwned", "x")], "a/../../pwned", "\"..\"");
-    must_fail("../canary/keep", vec![file("../../canary/keep", "overwritten")], "../../canary/keep", "\"..\"");
-    must_fail("dir ..", vec![dir("../../canary/sub")], "../../canary/sub", "\"..\"");
-    must_fail("whiteout ..", vec![file("../../canary/.wh.keep", "")], "../../canary/.wh.keep", "\"..\"");
-    must_fail("whiteout of ..", vec![dir("a"), file("a/.wh...", "")], "a/.wh...", "whiteout");
+    must_fail("../x", |_| vec![file("../pwned", "x")], "../pwned", "\"..\"");
+    must_fail("a/../../x", |_| vec![dir("a"), file("a/../../pwned", "x")], "a/../../pwned", "\"..\"");
+    must_fail("../canary/keep", |_| vec![file("../../canary/keep", "overwritten")], "../../canary/keep", "\"..\"");
+    must_fail("dir ..", |_| vec![dir("../../canary/sub")], "../../canary/sub", "\"..\"");
+    must_fail("whiteout ..", |_| vec![file("../../canary/.wh.keep", "")], "../../canary/.wh.keep", "\"..\"");
+    must_fail("whiteout of ..", |_| vec![dir("a"), file("a/.wh...", "")], "a/.wh...", "whiteout");
 }
 
 #[test]
 fn absolute_symlink_then_write_through_it() {
-    let s = Sandbox::new();
-    let target = s.canary_path("");
-    drop(s);
-    must_fail("abs symlink", vec![symlink("evil", &target), file("evil/pwned", "x")], "evil/pwned", "parent");
+    must_fail(
+        "abs symlink",
+        |s| vec![symlink("evil", &s.canary_path("")), file("evil/pwned", "x")],
+        "evil/pwned",
+        "parent",
+    );
     must_fail(
         "etc -> /etc",
-        vec![symlink("etc", "/etc"), file("etc/passwd", "root::0:0::/:/bin/sh\n")],
+        |_| vec![symlink("etc", "/etc"), file("etc/passwd", "root::0:0::/:/bin/sh\n")],
         "etc/passwd",
         "parent",
     );
@@ -167,13 +169,11 @@ fn absolute_symlink_then_write_through_it() {
 
 #[test]
 fn chained_symlinks() {
-    let s = Sandbox::new();
     let up = "../".repeat(12);
-    let canary_rel = format!("{up}{}", s.canary.to_string_lossy().trim_start_matches('/'));
-    drop(s);
+    let canary_rel = |s: &Sandbox| format!("{up}{}", s.canary.to_string_lossy().trim_start_matches('/'));
     must_fail(
         "chain",
-        vec![symlink("a", "b"), symlink("b", "c"), symlink("c", &canary_rel), file("a/pwned", "x")],
+        |s| vec![symlink("a", "b"), symlink("b", "c"), symlink("c", &canary_rel(s)), file("a/pwned", "x")],
         "a/pwned",
         "parent",
     );
@@ -187,11 +187,9 @@ fn chained_symlinks() {
 
 #[test]
 fn symlinked_parent_dir() {
-    let s = Sandbox::new();
-    let target = s.canary_path("sub");
-    drop(s);
-    must_fail("parent", vec![symlink("d", &target), dir("d/new"), file("d/new/pwned", "x")], "d/new", "parent");
-    must_fail("parent file", vec![symlink("d", &target), file("d/pwned", "x")], "d/pwned", "parent");
+    let target = |s: &Sandbox| s.canary_path("sub");
+    must_fail("parent", |s| vec![symlink("d", &target(s)), dir("d/new"), file("d/new/pwned", "x")], "d/new", "parent");
+    must_fail("parent file", |s| vec![symlink("d", &target(s)), file("d/pwned", "x")], "d/pwned", "parent");
     // `d -> ../../..` is the rootfs root seen from inside: the file lands in the rootfs.
     let s = Sandbox::new();
     s.apply(PLAIN, tar(vec![dir("x"), symlink("x/d", "../../.."), file("x/d/top", "t")]), &UnpackOptions::default())
@@ -224,13 +222,15 @@ fn existing_symlinks_are_replaced_not_followed() {
 
 #[test]
 fn hardlink_escape() {
-    must_fail("to /etc/passwd", vec![hardlink("pw", "/etc/passwd")], "pw", "not found");
-    must_fail("to ../", vec![hardlink("pw", "../../canary/keep")], "pw", "\"..\"");
-    let s = Sandbox::new();
-    let target = s.canary_path("");
-    drop(s);
-    must_fail("via symlinked dir", vec![symlink("h", &target), hardlink("pw", "h/keep")], "pw", "not found");
-    must_fail("to a directory", vec![dir("d"), hardlink("pw", "d")], "pw", "cannot link");
+    must_fail("to /etc/passwd", |_| vec![hardlink("pw", "/etc/passwd")], "pw", "not found");
+    must_fail("to ../", |_| vec![hardlink("pw", "../../canary/keep")], "pw", "\"..\"");
+    must_fail(
+        "via symlinked dir",
+        |s| vec![symlink("h", &s.canary_path("")), hardlink("pw", "h/keep")],
+        "pw",
+        "not found",
+    );
+    must_fail("to a directory", |_| vec![dir("d"), hardlink("pw", "d")], "pw", "cannot link");
     // A hard link to a symlink links the symlink itself, never its target.
     let s = Sandbox::new();
     s.apply(PLAIN, tar(vec![symlink("l", &s.canary_path("keep")), hardlink("pw", "l")]), &UnpackOptions::default())
@@ -242,7 +242,7 @@ fn hardlink_escape() {
 #[test]
 fn device_nodes_when_not_allowed() {
     for kind in [tar::EntryType::Char, tar::EntryType::Block, tar::EntryType::Fifo] {
-        let s = must_fail("device", vec![dir("dev"), raw("dev/node", kind, "", b"")], "dev/node", "allow_devices");
+        let s = must_fail("device", |_| vec![dir("dev"), raw("dev/node", kind, "", b"")], "dev/node", "allow_devices");
         assert!(std::fs::symlink_metadata(s.rootfs.join("dev/node")).is_err());
     }
 }
@@ -366,4 +366,100 @@ fn oversized_headers_and_counts() {
     let err = s.apply(PLAIN, tar(many), &options).unwrap_err();
     assert!(matches!(err, Error::TooLarge { limit: 20, .. }), "{err:?}");
     s.check_outside("entry count");
+}
+
+/// Entry names and link targets built from components that try every way
+/// out: `..`, `.`, empty, absolute paths to the canary, whiteout prefixes.
+mod random_names {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const CANARY: &str = "@CANARY";
+
+    fn component() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("..".to_string()),
+            Just(".".to_string()),
+            Just(String::new()),
+            Just("a".to_string()),
+            Just("b".to_string()),
+            Just("keep".to_string()),
+            Just("sub".to_string()),
+            Just(".wh.keep".to_string()),
+            Just(".wh..wh..opq".to_string()),
+        ]
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        (any::<bool>(), prop::collection::vec(component(), 1..4))
+            .prop_map(|(absolute, parts)| format!("{}{}", if absolute { "/" } else { "" }, parts.join("/")))
+    }
+
+    /// A link target: often the canary (absolute, or relative with enough `..`), else a name.
+    fn target() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(format!("/{CANARY}")),
+            Just(format!("/{CANARY}/keep")),
+            Just(format!("/{CANARY}/sub")),
+            (1..14usize).prop_map(|n| format!("{}{CANARY}", "../".repeat(n))),
+            Just("/etc/passwd".to_string()),
+            name(),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Kind {
+        File,
+        Dir,
+        Symlink(String),
+        Hardlink(String),
+    }
+
+    fn entry() -> impl Strategy<Value = (String, Kind)> {
+        let kind = prop_oneof![
+            Just(Kind::File),
+            Just(Kind::Dir),
+            target().prop_map(Kind::Symlink),
+            target().prop_map(Kind::Hardlink),
+        ];
+        (name(), kind)
+    }
+
+    fn build(sandbox: &Sandbox, entries: &[(String, Kind)]) -> Vec<TarEntry> {
+        let canary = sandbox.canary.to_string_lossy().into_owned();
+        let fix = |s: &str| s.replace(CANARY, canary.trim_start_matches('/'));
+        entries
+            .iter()
+            .filter_map(|(name, kind)| {
+                let name = fix(name);
+                let entry = match kind {
+                    Kind::File => file(&name, "pwned"),
+                    Kind::Dir => dir(&name),
+                    Kind::Symlink(target) => symlink(&name, &fix(target)),
+                    Kind::Hardlink(target) => hardlink(&name, &fix(target)),
+                };
+                // Raw tar names hold 100 bytes; longer ones are left out.
+                let fits = match &entry {
+                    TarEntry::Raw { name, link, .. } => name.len() <= 100 && link.len() <= 100,
+                    _ => true,
+                };
+                fits.then_some(entry)
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_entries_never_escape(layers in prop::collection::vec(prop::collection::vec(entry(), 1..8), 1..3)) {
+            let sandbox = Sandbox::new();
+            for layer in &layers {
+                // Success or failure both fine; escaping is not.
+                let _ = sandbox.apply(PLAIN, tar(build(&sandbox, layer)), &UnpackOptions::default());
+                sandbox.check_outside(&format!("{layers:?}"));
+            }
+        }
+    }
 }
