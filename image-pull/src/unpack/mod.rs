@@ -20,8 +20,8 @@
 mod header;
 mod path;
 pub(crate) mod root;
+mod track;
 
-use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -32,6 +32,7 @@ use crate::{Error, Result};
 use header::{HeaderLimits, Kind, Meta, Pending};
 use path::Whiteout;
 use root::{Existing, Root};
+use track::{DirTimes, PathSet};
 
 /// How a layer is unpacked, and the limits a hostile layer hits.
 #[derive(Debug, Clone)]
@@ -70,6 +71,10 @@ impl Default for UnpackOptions {
     }
 }
 
+/// Most bytes of directory names kept for setting their mtimes at the end of
+/// a layer; beyond it a directory's mtime is set at once (and may then move).
+const DIR_NAMES_CAP: usize = 16 << 20;
+
 /// What applying a layer read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LayerStats {
@@ -100,8 +105,8 @@ pub fn apply_layer(
             max_pax_bytes: options.max_pax_bytes,
             max_xattr_size: options.max_xattr_size,
         },
-        unpacked: HashSet::new(),
-        dir_times: Vec::new(),
+        unpacked: PathSet::new(),
+        dir_times: DirTimes::new(DIR_NAMES_CAP),
         buf: vec![0; 128 << 10],
     };
     let counter = Counting { inner: tar, bytes: 0, limit: options.max_layer_bytes, layer, eof: false };
@@ -189,9 +194,9 @@ struct Unpacker<'a> {
     limits: HeaderLimits,
     /// Paths this layer created (with their ancestors): whiteouts and opaque
     /// markers only hide what lower layers have (OCI image spec, "Whiteouts").
-    unpacked: HashSet<Vec<u8>>,
+    unpacked: PathSet,
     /// Directory mtimes, set after their contents are in place.
-    dir_times: Vec<(Vec<u8>, Timestamps)>,
+    dir_times: DirTimes,
     buf: Vec<u8>,
 }
 
@@ -273,14 +278,16 @@ impl Unpacker<'_> {
             }
             let fd = self.root.open_in_root(b"", OFlags::RDONLY | OFlags::DIRECTORY).map_err(|e| fail("open", e))?;
             self.set_fd_meta(fd.as_fd(), meta).map_err(|e| fail("cannot set the rootfs metadata", e))?;
-            self.dir_times.push((path, times(meta)));
+            if !self.dir_times.push(&path, times(meta)) {
+                rfs::futimens(&fd, &times(meta)).map_err(|e| fail("cannot set the mtime", e.into()))?;
+            }
             return Ok(());
         }
         let (parent_path, name) = path::split(&path);
         let (parent, created) =
             self.root.dir_all(parent_path).map_err(|e| fail("cannot resolve the parent directory", e))?;
         for dir in created {
-            self.unpacked.insert(dir);
+            self.unpacked.insert(&dir);
         }
         let parent = parent.as_fd();
         match meta.kind {
@@ -300,11 +307,9 @@ impl Unpacker<'_> {
 
     fn mark_unpacked(&mut self, path: Vec<u8>) {
         for ancestor in path::ancestors(&path) {
-            if !self.unpacked.contains(ancestor) {
-                self.unpacked.insert(ancestor.to_vec());
-            }
+            self.unpacked.insert(ancestor);
         }
-        self.unpacked.insert(path);
+        self.unpacked.insert(&path);
     }
 
     fn make_file(&mut self, parent: BorrowedFd<'_>, name: &[u8], meta: &Meta, data: &mut impl Read) -> Result<()> {
@@ -345,7 +350,9 @@ impl Unpacker<'_> {
         }
         let fd = root::open_subdir(parent, name)?;
         self.set_fd_meta(fd.as_fd(), meta)?;
-        self.dir_times.push((path.to_vec(), times(meta)));
+        if !self.dir_times.push(path, times(meta)) {
+            rfs::futimens(&fd, &times(meta))?;
+        }
         Ok(())
     }
 
@@ -464,20 +471,20 @@ impl Unpacker<'_> {
         Ok(())
     }
 
-    fn set_dir_times(&mut self) -> Result<()> {
-        for (path, ts) in std::mem::take(&mut self.dir_times) {
-            let (parent, name) = path::split(&path);
+    fn set_dir_times(&self) -> Result<()> {
+        for (path, ts) in self.dir_times.iter() {
+            let (parent, name) = path::split(path);
             let result = if path.is_empty() {
-                rfs::futimens(self.root.fd(), &ts).map_err(io::Error::from)
+                rfs::futimens(self.root.fd(), ts).map_err(io::Error::from)
             } else {
                 self.root
                     .dir(parent)
-                    .and_then(|p| rfs::utimensat(&p, name, &ts, AtFlags::SYMLINK_NOFOLLOW).map_err(io::Error::from))
+                    .and_then(|p| rfs::utimensat(&p, name, ts, AtFlags::SYMLINK_NOFOLLOW).map_err(io::Error::from))
             };
             match result {
                 Ok(()) => {}
                 Err(e) if missing(&e) => {} // removed again later in the layer
-                Err(e) => return Err(self.error(&path, format!("cannot set the directory mtime: {e}"))),
+                Err(e) => return Err(self.error(path, format!("cannot set the directory mtime: {e}"))),
             }
         }
         Ok(())

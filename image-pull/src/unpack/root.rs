@@ -103,6 +103,9 @@ impl Root {
                         }
                     })?;
                     created.push(prefix.to_vec());
+                    // mkdirat applied the umask; make the mode what it says.
+                    let fd = open_subdir(current.as_fd(), name)?;
+                    rfs::fchmod(&fd, Mode::from_raw_mode(0o755))?;
                     self.dir(prefix)?
                 }
                 Err(e) => return Err(e),
