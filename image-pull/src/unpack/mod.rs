@@ -22,8 +22,10 @@ mod path;
 pub(crate) mod root;
 mod track;
 
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use tar::EntryType;
@@ -106,6 +108,8 @@ pub fn apply_layer(
             max_xattr_size: options.max_xattr_size,
         },
         unpacked: PathSet::new(),
+        touched: HashSet::new(),
+        last_kept: None,
         dir_times: DirTimes::new(DIR_NAMES_CAP),
         buf: vec![0; 128 << 10],
     };
@@ -195,6 +199,10 @@ struct Unpacker<'a> {
     /// Paths this layer created (with their ancestors): whiteouts and opaque
     /// markers only hide what lower layers have (OCI image spec, "Whiteouts").
     unpacked: PathSet,
+    /// Lower-layer directories (device, inode) whose times are already kept.
+    touched: HashSet<(u64, u64)>,
+    /// The directory [`Unpacker::keep_mtime`] last looked at.
+    last_kept: Option<Vec<u8>>,
     /// Directory mtimes, set after their contents are in place.
     dir_times: DirTimes,
     buf: Vec<u8>,
@@ -238,7 +246,10 @@ impl Unpacker<'_> {
                     return Ok(());
                 }
                 return match self.root.dir(dir) {
-                    Ok(fd) => root::remove(fd.as_fd(), name).map_err(|e| fail("cannot remove the whited-out entry", e)),
+                    Ok(fd) => {
+                        self.keep_mtime(dir, fd.as_fd()).map_err(|e| fail("cannot read the directory's mtime", e))?;
+                        root::remove(fd.as_fd(), name).map_err(|e| fail("cannot remove the whited-out entry", e))
+                    }
                     Err(e) if missing(&e) => Ok(()),
                     Err(e) => Err(fail("cannot resolve the whiteout's directory", e)),
                 };
@@ -246,6 +257,7 @@ impl Unpacker<'_> {
             Whiteout::Opaque { dir } => {
                 return match self.root.open_in_root(dir, OFlags::RDONLY | OFlags::DIRECTORY) {
                     Ok(fd) => {
+                        self.keep_mtime(dir, fd.as_fd()).map_err(|e| fail("cannot read the directory's mtime", e))?;
                         self.clear_opaque(fd, dir.to_vec(), 0).map_err(|e| fail("cannot clear the opaque directory", e))
                     }
                     Err(e) if missing(&e) => Ok(()),
@@ -278,7 +290,7 @@ impl Unpacker<'_> {
             }
             let fd = self.root.open_in_root(b"", OFlags::RDONLY | OFlags::DIRECTORY).map_err(|e| fail("open", e))?;
             self.set_fd_meta(fd.as_fd(), meta).map_err(|e| fail("cannot set the rootfs metadata", e))?;
-            if !self.dir_times.push(&path, times(meta)) {
+            if !self.dir_times.push(&path, times(meta), false) {
                 rfs::futimens(&fd, &times(meta)).map_err(|e| fail("cannot set the mtime", e.into()))?;
             }
             return Ok(());
@@ -290,6 +302,7 @@ impl Unpacker<'_> {
             self.unpacked.insert(&dir);
         }
         let parent = parent.as_fd();
+        self.keep_mtime(parent_path, parent).map_err(|e| fail("cannot read the parent directory's mtime", e))?;
         match meta.kind {
             EntryType::Directory => {
                 self.make_dir(parent, name, &path, meta).map_err(|e| fail("cannot create the directory", e))?
@@ -302,6 +315,34 @@ impl Unpacker<'_> {
             _ => self.make_file(parent, name, meta, data)?,
         }
         self.mark_unpacked(path);
+        Ok(())
+    }
+
+    /// Before the first change to a directory of a lower layer, remembers
+    /// its times to put back at the end, as umoci does: a layer that adds
+    /// `etc/x` does not change the mtime `etc` has in the image.
+    fn keep_mtime(&mut self, dir: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
+        // Most entries share the previous entry's directory.
+        if self.last_kept.as_deref() == Some(dir) {
+            return Ok(());
+        }
+        self.last_kept = Some(dir.to_vec());
+        if self.unpacked.contains(dir) {
+            return Ok(());
+        }
+        // Keyed by inode: through symlinks one directory has many paths, and
+        // only the first look sees its time unchanged.
+        let meta = std::fs::File::from(fd.try_clone_to_owned()?).metadata()?;
+        if !self.touched.insert((meta.dev(), meta.ino())) {
+            return Ok(());
+        }
+        let at = |secs: i64, nanos: i64| Timespec { tv_sec: secs, tv_nsec: nanos };
+        let times = Timestamps {
+            last_access: at(meta.atime(), meta.atime_nsec()),
+            last_modification: at(meta.mtime(), meta.mtime_nsec()),
+        };
+        // Past the cap the directory just keeps the time of the change.
+        let _ = self.dir_times.push(dir, times, true);
         Ok(())
     }
 
@@ -350,7 +391,7 @@ impl Unpacker<'_> {
         }
         let fd = root::open_subdir(parent, name)?;
         self.set_fd_meta(fd.as_fd(), meta)?;
-        if !self.dir_times.push(path, times(meta)) {
+        if !self.dir_times.push(path, times(meta), false) {
             rfs::futimens(&fd, &times(meta))?;
         }
         Ok(())
@@ -472,10 +513,16 @@ impl Unpacker<'_> {
     }
 
     fn set_dir_times(&self) -> Result<()> {
-        for (path, ts) in self.dir_times.iter() {
+        for (path, ts, kept) in self.dir_times.iter() {
             let (parent, name) = path::split(path);
             let result = if path.is_empty() {
                 rfs::futimens(self.root.fd(), ts).map_err(io::Error::from)
+            } else if kept {
+                // A lower layer's directory, reached by whatever path the
+                // layer used (symlinks resolve inside the rootfs).
+                self.root
+                    .open_in_root(path, OFlags::RDONLY | OFlags::DIRECTORY)
+                    .and_then(|fd| rfs::futimens(&fd, ts).map_err(io::Error::from))
             } else {
                 self.root
                     .dir(parent)
