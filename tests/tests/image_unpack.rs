@@ -266,3 +266,50 @@ fn runtime_spec_matches_umoci_config() {
         assert_eq!(ours["annotations"], serde_json::Value::Object(their_annotations), "{tag}: annotations");
     }
 }
+
+/// A stream that yields `data` and then fails with `error` (as the pull's
+/// digest-verifying and decrypting readers fail at the end of a blob).
+struct FailingAtEnd {
+    data: std::io::Cursor<Vec<u8>>,
+    error: Option<arca_image::Error>,
+}
+
+impl std::io::Read for FailingAtEnd {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.data.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            if let Some(error) = self.error.take() {
+                return Err(std::io::Error::other(error));
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[test]
+fn errors_from_below_pass_through() {
+    let tar = Layer::plain(vec![TarEntry::dir("d"), TarEntry::file("d/f", "x")]).tar_bytes();
+    let errors = || {
+        [
+            arca_image::Error::Decrypt("layer HMAC mismatch".into()),
+            arca_image::Error::DigestMismatch {
+                what: "layer".into(),
+                expected: "sha256:a".into(),
+                actual: "sha256:b".into(),
+            },
+        ]
+    };
+    for media_type in ["application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip"] {
+        for error in errors() {
+            let blob = if media_type.ends_with("gzip") { arca_e2e::layout::gzip(&tar) } else { tar.clone() };
+            let dir = tempfile::tempdir().unwrap();
+            let expected = std::mem::discriminant(&error);
+            let below = FailingAtEnd { data: std::io::Cursor::new(blob), error: Some(error) };
+            let reader = decoder(media_type, Box::new(below)).unwrap();
+            // The error comes at the very end, after the tar's end marker:
+            // apply_layer reads the stream to its end and so must report it.
+            let err = apply_layer(reader, dir.path(), "sha256:l", &UnpackOptions::default()).unwrap_err();
+            assert_eq!(std::mem::discriminant(&err), expected, "{media_type}: {err:?}");
+        }
+    }
+}

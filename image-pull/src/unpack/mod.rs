@@ -73,6 +73,9 @@ impl Default for UnpackOptions {
     }
 }
 
+/// What a read error of the tar stream between members says.
+const AFTER: &str = "reading the layer after this entry";
+
 /// Most bytes of directory names kept for setting their mtimes at the end of
 /// a layer; beyond it a directory's mtime is set at once (and may then move).
 const DIR_NAMES_CAP: usize = 16 << 20;
@@ -119,16 +122,14 @@ pub fn apply_layer(
     let mut headers = 0u64;
     let mut last = Vec::new(); // name of the last member, for errors about what follows it
     {
-        let entries = archive.entries().map_err(|e| unpacker.read_error(&last, e))?.raw(true);
+        let entries = archive.entries().map_err(|e| unpacker.read_error(&last, AFTER, e))?.raw(true);
         let mut pending = Pending::default();
         for item in entries {
-            let mut entry = item.map_err(|e| unpacker.read_error(&last, e))?;
+            let mut entry = item.map_err(|e| unpacker.read_error(&last, AFTER, e))?;
             headers += 1;
             if headers > options.max_entries {
-                return Err(Error::TooLarge {
-                    what: format!("layer {layer}: number of tar entries (limit {})", options.max_entries),
-                    limit: options.max_entries,
-                });
+                let reason = format!("more than {} tar entries (UnpackOptions::max_entries)", options.max_entries);
+                return Err(unpacker.error(&last, reason));
             }
             let header = entry.header().clone();
             let size = entry.size();
@@ -155,11 +156,16 @@ pub fn apply_layer(
         }
     }
     let mut counter = archive.into_inner();
-    if counter.eof {
+    // Go's archive/tar (and so Docker, containerd, umoci) takes a stream that
+    // ends at a header boundary as complete; we want the end-of-archive
+    // marker, or a truncated plain layer would pass. An empty stream is an
+    // empty layer, as some tools write them.
+    if counter.eof && counter.bytes > 0 {
         return Err(unpacker.error(&last, "the layer ends without the tar end-of-archive marker (truncated)"));
     }
     // Read to the end so decoders and digest checks below see the whole blob.
-    io::copy(&mut counter, &mut io::sink()).map_err(|e| unpacker.read_error(&last, e))?;
+    io::copy(&mut counter, &mut io::sink())
+        .map_err(|e| unpacker.read_error(&last, "reading past the end of the archive", e))?;
     unpacker.set_dir_times()?;
     stats.bytes = counter.bytes;
     Ok(stats)
@@ -215,7 +221,7 @@ impl Unpacker<'_> {
 
     /// A read error of the tar stream: errors of this crate from below (size
     /// limit, digest, decryption) pass through as they are.
-    fn read_error(&self, last: &[u8], e: io::Error) -> Error {
+    fn read_error(&self, last: &[u8], during: &str, e: io::Error) -> Error {
         let e = match e.get_ref() {
             Some(_) => {
                 let kind = e.kind();
@@ -230,7 +236,7 @@ impl Unpacker<'_> {
         if last.is_empty() {
             self.error(b"(first entry)", format!("reading the layer: {e}"))
         } else {
-            self.error(last, format!("reading the layer after this entry: {e}"))
+            self.error(last, format!("{during}: {e}"))
         }
     }
 
@@ -370,7 +376,7 @@ impl Unpacker<'_> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.read_error(&meta.path, e)),
+                Err(e) => return Err(self.read_error(&meta.path, "reading the file data", e)),
             };
             file.write_all(&self.buf[..n])
                 .map_err(|e| self.error(&meta.path, format!("cannot write the file: {e}")))?;
