@@ -177,6 +177,8 @@ fn chained_symlinks() {
         "a/pwned",
         "parent",
     );
+    must_fail("loop", |_| vec![symlink("a", "b"), symlink("b", "a"), file("a/x", "x")], "a/x", "symbolic links");
+    must_fail("self loop", |_| vec![symlink("s", "s/s"), dir("s/d")], "s/d", "parent");
     // A chain whose end exists inside the rootfs leads there and nowhere else.
     let s = Sandbox::new();
     let layer = tar(vec![dir("real"), symlink("a", "b"), symlink("b", &format!("{up}real")), file("a/inside", "ok")]);
