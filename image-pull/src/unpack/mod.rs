@@ -7,11 +7,22 @@
 //! directory's lower contents; neither is ever created itself.
 //!
 //! Safety is the point: every path is resolved by the kernel inside the
-//! rootfs ([`root`]), a `..` component is refused, and a layer can neither
+//! rootfs (module `root`), a `..` component is refused, and a layer can neither
 //! create nor follow anything outside it, whatever symlinks earlier entries
 //! or layers made. Memory does not depend on the layer size: data is copied
-//! through one buffer, and what is kept per entry (names for whiteout
-//! bookkeeping, directory mtimes) is bounded by [`UnpackOptions::max_entries`].
+//! through one buffer, and what is kept between entries is a 16-byte hash of
+//! each path the layer creates (whiteouts must spare those) plus directory
+//! names for their deferred mtimes (at most 16 MiB).
+//!
+//! Where this differs from umoci and containerd, deliberately:
+//! - device nodes and fifos are an error unless [`UnpackOptions::allow_devices`]
+//!   (containerd skips them silently in a user namespace, umoci makes empty
+//!   files when rootless): a missing `/dev/…` should fail the pull visibly;
+//! - a stream without the tar end-of-archive marker is an error (Go's tar
+//!   reader accepts it, which lets a truncated plain layer through);
+//! - `security.selinux`, `trusted.overlay.*` and `user.overlay.*` xattrs are
+//!   not applied; xattrs on symlinks are not applied (Linux needs a path for
+//!   them); GNU sparse members and members over 8 GiB (PAX `size`) are errors.
 //!
 //! Not done here: the caller unpacks into a staging directory and renames it
 //! into place only after every layer's digest checked out, so a layer that
