@@ -214,6 +214,65 @@ fn rich_image_equals_umoci_unpack() {
     assert!(mine.keys().all(|p| !p.contains(".wh.")), "whiteouts must not be materialised");
 }
 
+/// Layers real tools write less tidily: parents never listed, long and
+/// non-ASCII names, `./` prefixes, an opaque marker after the directory's
+/// new entries, a hard link replacing a file, empty and multi-MiB files.
+fn untidy_layers() -> Vec<Layer> {
+    let long_dir = format!("deep/{}", "long-directory-name/".repeat(6));
+    let big: String = (0..(3 << 20) / 16).map(|i| format!("{i:015x}\n")).collect();
+    let base = Layer::gzip(vec![
+        file_mode("implicit/parents/file", "no dir entries above me\n", 0o644),
+        file_mode(&format!("{long_dir}file-with-a-long-name-{}", "x".repeat(120)), "long\n", 0o644),
+        file_mode("unicode/été/日本語", "utf-8\n", 0o644),
+        raw("./dotted", tar::EntryType::Regular, 0o600, "", &[]),
+        file_mode("empty", "", 0o644),
+        file_mode("big", &big, 0o644),
+        dir_mode("later-opaque", 0o755),
+        file_mode("later-opaque/old", "lower\n", 0o644),
+        file_mode("replaced-by-link", "was a file\n", 0o644),
+        file_mode("link-target", "target\n", 0o644),
+    ]);
+    let upper = Layer::gzip(vec![
+        file_mode("later-opaque/new", "same layer, before the marker\n", 0o644),
+        TarEntry::opaque("later-opaque"),
+        TarEntry::hardlink("replaced-by-link", "link-target"),
+        file_mode("implicit/parents/file", "rewritten\n", 0o640),
+        file_mode("implicit/other/deeper/file", "more implicit parents\n", 0o644),
+    ]);
+    vec![base, upper]
+}
+
+#[test]
+fn untidy_image_equals_umoci_unpack() {
+    if !arca_e2e::require_tools("the umoci comparison", &["umoci"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let layout_dir = dir.path().join("layout");
+    LayoutBuilder::new(&layout_dir).image("v1", json!({}), &untidy_layers());
+    let bundle = dir.path().join("bundle");
+    umoci_unpack(&layout_dir, "v1", &bundle);
+    let ours = dir.path().join("ours");
+    unpack_ours(&layout_dir, "v1", &ours, &UnpackOptions::default()).expect("our unpack");
+    let mut theirs = snapshot(&bundle.join("rootfs"));
+    let mut mine = snapshot(&ours);
+    theirs.remove("");
+    mine.remove("");
+    let differences = diff("umoci", &theirs, "arca", &mine);
+    assert!(differences.is_empty(), "unpacked trees differ:\n{}", differences.join("\n"));
+    // Directories nobody listed get the time of their making in both; the
+    // listed entries' times must match.
+    let unlisted = |path: &str| path.starts_with("implicit") || path.starts_with("deep") || path == "unicode";
+    let mtimes: Vec<&String> = theirs
+        .iter()
+        .filter(|(path, node)| !(node.kind == "dir" && unlisted(path)) && mine[path.as_str()].mtime != node.mtime)
+        .map(|(path, _)| path)
+        .collect();
+    assert!(mtimes.is_empty(), "mtimes differ: {mtimes:?}");
+    assert!(mine.contains_key("later-opaque/new") && !mine.contains_key("later-opaque/old"));
+    assert_eq!(mine["replaced-by-link"].hardlink_of.as_deref(), Some("link-target"));
+}
+
 #[test]
 fn runtime_spec_matches_umoci_config() {
     if !arca_e2e::require_tools("the umoci config comparison", &["umoci"]) {
