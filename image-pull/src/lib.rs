@@ -13,9 +13,12 @@
 //! unpack streamed together; blobs kept in a content-addressed [`store`]) →
 //! rootfs + runtime spec ([`pull`]).
 
+pub mod compression;
 pub mod decrypt;
 pub mod error;
 pub mod signature;
+pub mod spec;
+pub mod unpack;
 
 pub use error::Error;
 

@@ -10,6 +10,7 @@ pub mod layout;
 pub mod registry;
 pub mod signing;
 pub mod tools;
+pub mod tree;
 
 pub use layout::{Layer, LayoutBuilder, TarEntry};
 pub use registry::{Registry, RegistryOptions};
