@@ -242,15 +242,11 @@ impl Reporter {
                 Some(bar) => bar.inc(*size),
                 None => eprintln!("layer {}/{} {}: in the store ({})", index + 1, state.1, short(digest), human(*size)),
             },
-            Progress::Bytes { bytes, .. } => {
-                if let Some(bar) = &self.bar {
-                    bar.inc(*bytes);
-                }
+            Progress::Bytes { bytes, .. } if self.bar.is_some() => {
+                self.bar.iter().for_each(|bar| bar.inc(*bytes));
             }
-            Progress::LayerDownloaded { index, digest } => {
-                if self.bar.is_none() {
-                    eprintln!("layer {}/{} {}: downloaded", index + 1, state.1, short(digest));
-                }
+            Progress::LayerDownloaded { index, digest } if self.bar.is_none() => {
+                eprintln!("layer {}/{} {}: downloaded", index + 1, state.1, short(digest));
             }
             Progress::LayerApplied { index, digest, entries } => {
                 state.0 += 1;
