@@ -14,16 +14,11 @@
 //! rootfs + runtime spec ([`pull`]).
 
 pub mod auth;
-pub mod compression;
-pub mod decrypt;
 pub mod error;
 pub mod progress;
 pub mod pull;
 pub mod registry;
-pub mod signature;
-pub mod spec;
 pub mod store;
-pub mod unpack;
 
 pub use error::Error;
 pub use pull::{parse_reference, pull, PullOptions};
