@@ -14,11 +14,14 @@
 //! rootfs + runtime spec ([`pull`]).
 
 pub mod auth;
+pub mod compression;
 pub mod error;
 pub mod progress;
 pub mod pull;
 pub mod registry;
+pub mod spec;
 pub mod store;
+pub mod unpack;
 
 pub use error::Error;
 pub use pull::{parse_reference, pull, PullOptions};

@@ -315,3 +315,41 @@ impl LayoutBuilder {
         std::fs::write(self.dir.join("index.json"), serde_json::to_vec(&index).expect("index")).expect("write index");
     }
 }
+
+/// The layers of the single-platform image tagged `tag` in the layout at
+/// `dir`, lowest first: (media type, path of the blob).
+pub fn image_layers(dir: &Path, tag: &str) -> Vec<(String, PathBuf)> {
+    image_blobs(dir, tag).1
+}
+
+/// The config blob of the single-platform image tagged `tag` in the layout at `dir`.
+pub fn image_config(dir: &Path, tag: &str) -> PathBuf {
+    image_blobs(dir, tag).0
+}
+
+fn image_blobs(dir: &Path, tag: &str) -> (PathBuf, Vec<(String, PathBuf)>) {
+    let read = |path: PathBuf| -> Value {
+        serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())))
+            .expect("layout json")
+    };
+    let blob = |digest: &str| dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
+    let index = read(dir.join("index.json"));
+    let desc = index["manifests"]
+        .as_array()
+        .expect("index manifests")
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no image tagged {tag} in {}", dir.display()));
+    let manifest = read(blob(desc["digest"].as_str().expect("manifest digest")));
+    let config = blob(manifest["config"]["digest"].as_str().expect("config digest"));
+    let layers = manifest["layers"]
+        .as_array()
+        .expect("manifest layers")
+        .iter()
+        .map(|l| {
+            let media_type = l["mediaType"].as_str().expect("layer media type").to_string();
+            (media_type, blob(l["digest"].as_str().expect("layer digest")))
+        })
+        .collect();
+    (config, layers)
+}

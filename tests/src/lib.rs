@@ -9,6 +9,7 @@
 pub mod layout;
 pub mod registry;
 pub mod tools;
+pub mod tree;
 
 pub use layout::{Layer, LayoutBuilder, TarEntry};
 pub use registry::{Registry, RegistryOptions};
