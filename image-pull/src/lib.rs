@@ -19,6 +19,7 @@ pub mod error;
 pub mod progress;
 pub mod pull;
 pub mod registry;
+pub mod signature;
 pub mod spec;
 pub mod store;
 pub mod unpack;

@@ -8,6 +8,7 @@
 
 pub mod layout;
 pub mod registry;
+pub mod signing;
 pub mod tools;
 pub mod tree;
 
