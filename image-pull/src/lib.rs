@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod compression;
+pub mod decrypt;
 pub mod error;
 pub mod progress;
 pub mod pull;

@@ -92,6 +92,18 @@ pub enum Error {
     /// A cryptographic operation failed where no input could cause it.
     #[error("{0} failed")]
     Crypto(&'static str),
+    /// None of the given keys opens any recipient of a JWE.
+    #[error(
+        "no supplied key matches: none of the {keys} key(s) opens any of the JWE's {recipients} recipient(s) ({algs})"
+    )]
+    NoMatchingKey {
+        /// How many keys were tried.
+        keys: usize,
+        /// How many recipients the JWE has.
+        recipients: usize,
+        /// The recipients' `alg`s (and curves), comma-separated.
+        algs: String,
+    },
 }
 
 impl Error {

@@ -36,6 +36,10 @@ enum ImageCommand {
         /// containers-policy.json the image's signatures must satisfy.
         #[arg(long, value_name = "policy.json")]
         policy: Option<PathBuf>,
+        /// Simple-signing signatures of images under SCOPE (`host[/repo]`) are
+        /// at URL (`file:///dir` or `https://…`), as in registries.d (repeatable).
+        #[arg(long, value_name = "SCOPE=URL")]
+        lookaside: Vec<String>,
         /// Private key for encrypted layers, `jwe:key.pem` (repeatable).
         #[arg(long = "decryption-key", value_name = "jwe:key.pem")]
         decryption_keys: Vec<String>,
@@ -108,8 +112,9 @@ pub fn run(args: ImageArgs) -> ExitCode {
     };
     let result = runtime.block_on(async {
         match args.command {
-            ImageCommand::Pull { reference, dest, registry, policy, decryption_keys, store, parallel } => {
-                pull(&reference, &dest, &registry, policy.as_deref(), &decryption_keys, store, parallel).await
+            ImageCommand::Pull { reference, dest, registry, policy, lookaside, decryption_keys, store, parallel } => {
+                let signatures = Signatures { policy, lookaside };
+                pull(&reference, &dest, &registry, &signatures, &decryption_keys, store, parallel).await
             }
             ImageCommand::Inspect { reference, registry } => inspect(&reference, &registry).await,
         }
@@ -149,7 +154,7 @@ async fn pull(
     reference: &str,
     dest: &Path,
     registry: &RegistryArgs,
-    policy: Option<&Path>,
+    signatures: &Signatures,
     decryption_keys: &[String],
     store: Option<PathBuf>,
     parallel: usize,
@@ -157,9 +162,16 @@ async fn pull(
     let client = registry.client()?;
     let reference = arca_image::parse_reference(reference)?;
     let mut options = PullOptions { store, parallel_downloads: parallel, ..Default::default() };
-    if let Some(policy) = policy {
+    if let Some(policy) = &signatures.policy {
         let bytes = std::fs::read(policy).with_context(|| format!("reading {}", policy.display()))?;
-        options.policy = Some(Arc::new(arca_image::signature::Policy::from_json(&bytes)?));
+        let mut policy = arca_image::signature::Policy::from_json(&bytes)?;
+        for entry in &signatures.lookaside {
+            let Some((scope, base)) = entry.split_once('=') else { bail!("--lookaside {entry:?}: expected SCOPE=URL") };
+            policy = policy.with_lookaside(scope, arca_image::signature::Lookaside { base: base.into() })?;
+        }
+        options.policy = Some(Arc::new(policy));
+    } else if !signatures.lookaside.is_empty() {
+        bail!("--lookaside needs --policy");
     }
     if !decryption_keys.is_empty() {
         options.decrypt = Some(Arc::new(decrypt_config(decryption_keys)?));
@@ -182,17 +194,19 @@ async fn pull(
     Ok(())
 }
 
+/// `--policy` and `--lookaside`.
+struct Signatures {
+    policy: Option<PathBuf>,
+    lookaside: Vec<String>,
+}
+
 /// The keys of `--decryption-key jwe:key.pem`.
 fn decrypt_config(keys: &[String]) -> Result<arca_image::decrypt::DecryptConfig> {
+    let mut config = arca_image::decrypt::DecryptConfig::default();
     for key in keys {
-        let Some(path) = key.strip_prefix("jwe:") else { bail!("--decryption-key {key:?}: expected jwe:key.pem") };
-        if !Path::new(path).is_file() {
-            bail!("--decryption-key: {path} is not a file");
-        }
+        config.add_key_arg(key)?;
     }
-    // Key loading lands with the decrypt module; until then an encrypted
-    // layer fails with a clear "not built in" error.
-    Ok(arca_image::decrypt::DecryptConfig)
+    Ok(config)
 }
 
 fn human(bytes: u64) -> String {
