@@ -497,3 +497,44 @@ impl Fetch {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_reader_ends_only_when_the_sender_is_done() {
+        let (tx, rx) = mpsc::channel(4);
+        let mut reader = ChannelReader { rx, chunk: bytes::Bytes::new() };
+        tx.blocking_send(Ok(bytes::Bytes::from_static(b"hello "))).unwrap();
+        tx.blocking_send(Ok(bytes::Bytes::from_static(b"world"))).unwrap();
+        tx.blocking_send(Err("digest mismatch for blob x".into())).unwrap();
+        drop(tx);
+        let mut out = Vec::new();
+        let err = reader.read_to_end(&mut out).unwrap_err();
+        assert_eq!(out, b"hello world");
+        assert!(err.to_string().contains("digest mismatch"), "{err}");
+    }
+
+    #[test]
+    fn stream_errors_come_out_as_themselves() {
+        let inner = Error::DigestMismatch { what: "blob".into(), expected: "a".into(), actual: "b".into() };
+        let wrapped = Error::io("unpacking", std::io::Error::other(inner));
+        assert!(matches!(unwrap_stream_error(wrapped), Error::DigestMismatch { .. }));
+        let plain = Error::io("unpacking", std::io::Error::other("disk full"));
+        assert!(matches!(unwrap_stream_error(plain), Error::Io { .. }));
+    }
+
+    #[test]
+    fn diff_id_reader_hashes_everything_read() {
+        let mut r = DiffIdReader { inner: &b"layer bytes"[..], hasher: Sha256::new() };
+        std::io::copy(&mut r, &mut std::io::sink()).unwrap();
+        assert_eq!(hex::encode(r.hasher.finalize()), hex::encode(Sha256::digest(b"layer bytes")));
+    }
+
+    #[test]
+    fn references_parse_or_say_why() {
+        assert!(parse_reference("127.0.0.1:5000/app:v1").is_ok());
+        assert!(matches!(parse_reference("UPPER/Case::x"), Err(Error::Reference { .. })));
+    }
+}
