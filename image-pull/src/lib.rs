@@ -11,7 +11,7 @@
 //! A pull goes: reference → manifest (platform chosen from an index) →
 //! signature policy → layers (download, verify, decrypt, decompress and
 //! unpack streamed together; blobs kept in a content-addressed [`store`]) →
-//! rootfs + runtime spec ([`pull`]).
+//! rootfs + runtime spec ([`mod@pull`]).
 
 pub mod auth;
 pub mod compression;

@@ -86,6 +86,8 @@ pub async fn pull(
     options: &PullOptions,
 ) -> Result<PullReport> {
     let rootfs = dest.join("rootfs");
+    std::fs::create_dir_all(dest).map_err(|e| Error::io(format!("creating {}", dest.display()), e))?;
+    let _dest_lock = lock_dest(dest)?;
     if rootfs.symlink_metadata().is_ok() {
         return Err(Error::io(
             format!("{} exists; pull into a new destination", rootfs.display()),
@@ -114,7 +116,6 @@ pub async fn pull(
         },
     );
 
-    std::fs::create_dir_all(dest).map_err(|e| Error::io(format!("creating {}", dest.display()), e))?;
     let partial = dest.join("rootfs.partial");
     remove_tree(&partial).await;
     std::fs::create_dir(&partial).map_err(|e| Error::io(format!("creating {}", partial.display()), e))?;
@@ -154,6 +155,22 @@ pub async fn pull(
         layers_reused: c.reused.load(Ordering::Relaxed),
         bytes_downloaded: c.bytes.load(Ordering::Relaxed),
     })
+}
+
+/// One pull at a time per destination: `DEST/.pull.lock`, held (flock)
+/// until the pull ends; a second pull into the same DEST fails at once
+/// instead of sharing `rootfs.partial`.
+fn lock_dest(dest: &Path) -> Result<std::fs::File> {
+    let path = dest.join(".pull.lock");
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .map_err(|e| Error::io(format!("another pull into {} is running", dest.display()), e.into()))?;
+    Ok(file)
 }
 
 async fn finish(image: &ResolvedImage, partial: &Path, rootfs: &Path, dest: &Path) -> Result<()> {

@@ -458,3 +458,25 @@ fn cli_pull_and_inspect() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pulls_into_one_destination_do_not_mix() {
+    if !tools() {
+        return;
+    }
+    let Some(registry) = Registry::start(RegistryOptions::default()) else { return };
+    let work = tempfile::tempdir().unwrap();
+    push_image(&registry, work.path(), "same/app:v1", &[]);
+    let client = client_for(&[&registry]);
+    let image = format!("{}/same/app:v1", registry.host);
+    let dest = work.path().join("dest");
+    let spawn = || {
+        let (client, image, dest) = (client.clone(), image.clone(), dest.clone());
+        tokio::spawn(async move { pull(&client, &image, &dest, &PullOptions::default()).await })
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    // Exactly one wins; the other is refused (busy, or the rootfs exists).
+    assert!(a.is_ok() != b.is_ok(), "{a:?} {b:?}");
+    assert_three_layer_rootfs(&dest);
+}
