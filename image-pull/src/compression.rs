@@ -58,9 +58,10 @@ impl Compression {
 /// Handles `…tar`, `…tar+gzip`, `…tar+zstd`, Docker `…rootfs.diff.tar.gzip`, and the
 /// non-distributable variants; anything else: [`Error::UnsupportedMediaType`].
 ///
-/// Read errors of the returned reader are `io::Error`s; a corrupt or truncated
-/// stream gives [`io::ErrorKind::InvalidData`] or
-/// [`io::ErrorKind::UnexpectedEof`] with what the decoder found.
+/// Read errors of the returned reader are `io::Error`s: a corrupt or truncated
+/// stream gives one whose message names the format (`gzip stream: …`,
+/// `zstd stream: …`); an error of this crate from `reader` (digest,
+/// decryption) comes through unchanged inside the `io::Error`.
 pub fn decoder<'a>(media_type: &str, reader: Box<dyn Read + Send + 'a>) -> Result<Box<dyn Read + Send + 'a>> {
     match Compression::from_media_type(media_type)? {
         Compression::None => Ok(reader),

@@ -1,8 +1,10 @@
 //! `arca_image::unpack::apply_layer` against `umoci unpack` (Debian umoci
 //! 0.4.7): the same OCI layout unpacked by both must give the same tree —
 //! file list, contents, modes, ownership, link targets, xattrs, hard-link
-//! groups and device numbers. The blobs are read from the layout directory
-//! itself (no registry needed).
+//! groups, device numbers and mtimes. The blobs are read from the layout
+//! directory itself (no registry needed). umoci 0.4.7 cannot read zstd
+//! layers, so it gets the same tars gzipped; the rootfs directory itself is
+//! left out (umoci makes it, the caller makes ours).
 
 use std::path::Path;
 use std::process::Command;
@@ -184,6 +186,15 @@ fn rich_image_equals_umoci_unpack() {
     let differences = diff("umoci", &theirs, "arca", &mine_without_root);
     assert!(differences.is_empty(), "unpacked trees differ:\n{}", differences.join("\n"));
 
+    // mtimes too (seconds), including directories a later layer changed:
+    // both put back the time the image gives them.
+    let mtimes: Vec<String> = theirs
+        .iter()
+        .filter(|(path, node)| mine[path.as_str()].mtime != node.mtime)
+        .map(|(path, node)| format!("{path:?}: umoci {} arca {}", node.mtime, mine[path.as_str()].mtime))
+        .collect();
+    assert!(mtimes.is_empty(), "mtimes differ:\n{}", mtimes.join("\n"));
+
     // And the tree is what the layers say, not just what umoci says.
     let node = |p: &str| mine.get(p).unwrap_or_else(|| panic!("{p} missing"));
     assert_eq!(node("usr/bin/su").mode, 0o4755);
@@ -201,6 +212,65 @@ fn rich_image_equals_umoci_unpack() {
     assert_eq!(node("becomes-dir").kind, "dir");
     assert_eq!(node("dev/null").kind, "char");
     assert!(mine.keys().all(|p| !p.contains(".wh.")), "whiteouts must not be materialised");
+}
+
+/// Layers real tools write less tidily: parents never listed, long and
+/// non-ASCII names, `./` prefixes, an opaque marker after the directory's
+/// new entries, a hard link replacing a file, empty and multi-MiB files.
+fn untidy_layers() -> Vec<Layer> {
+    let long_dir = format!("deep/{}", "long-directory-name/".repeat(6));
+    let big: String = (0..(3 << 20) / 16).map(|i| format!("{i:015x}\n")).collect();
+    let base = Layer::gzip(vec![
+        file_mode("implicit/parents/file", "no dir entries above me\n", 0o644),
+        file_mode(&format!("{long_dir}file-with-a-long-name-{}", "x".repeat(120)), "long\n", 0o644),
+        file_mode("unicode/été/日本語", "utf-8\n", 0o644),
+        raw("./dotted", tar::EntryType::Regular, 0o600, "", &[]),
+        file_mode("empty", "", 0o644),
+        file_mode("big", &big, 0o644),
+        dir_mode("later-opaque", 0o755),
+        file_mode("later-opaque/old", "lower\n", 0o644),
+        file_mode("replaced-by-link", "was a file\n", 0o644),
+        file_mode("link-target", "target\n", 0o644),
+    ]);
+    let upper = Layer::gzip(vec![
+        file_mode("later-opaque/new", "same layer, before the marker\n", 0o644),
+        TarEntry::opaque("later-opaque"),
+        TarEntry::hardlink("replaced-by-link", "link-target"),
+        file_mode("implicit/parents/file", "rewritten\n", 0o640),
+        file_mode("implicit/other/deeper/file", "more implicit parents\n", 0o644),
+    ]);
+    vec![base, upper]
+}
+
+#[test]
+fn untidy_image_equals_umoci_unpack() {
+    if !arca_e2e::require_tools("the umoci comparison", &["umoci"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let layout_dir = dir.path().join("layout");
+    LayoutBuilder::new(&layout_dir).image("v1", json!({}), &untidy_layers());
+    let bundle = dir.path().join("bundle");
+    umoci_unpack(&layout_dir, "v1", &bundle);
+    let ours = dir.path().join("ours");
+    unpack_ours(&layout_dir, "v1", &ours, &UnpackOptions::default()).expect("our unpack");
+    let mut theirs = snapshot(&bundle.join("rootfs"));
+    let mut mine = snapshot(&ours);
+    theirs.remove("");
+    mine.remove("");
+    let differences = diff("umoci", &theirs, "arca", &mine);
+    assert!(differences.is_empty(), "unpacked trees differ:\n{}", differences.join("\n"));
+    // Directories nobody listed get the time of their making in both; the
+    // listed entries' times must match.
+    let unlisted = |path: &str| path.starts_with("implicit") || path.starts_with("deep") || path == "unicode";
+    let mtimes: Vec<&String> = theirs
+        .iter()
+        .filter(|(path, node)| !(node.kind == "dir" && unlisted(path)) && mine[path.as_str()].mtime != node.mtime)
+        .map(|(path, _)| path)
+        .collect();
+    assert!(mtimes.is_empty(), "mtimes differ: {mtimes:?}");
+    assert!(mine.contains_key("later-opaque/new") && !mine.contains_key("later-opaque/old"));
+    assert_eq!(mine["replaced-by-link"].hardlink_of.as_deref(), Some("link-target"));
 }
 
 #[test]
@@ -253,5 +323,52 @@ fn runtime_spec_matches_umoci_config() {
         let mut their_annotations = theirs["annotations"].as_object().cloned().unwrap_or_default();
         their_annotations.retain(|_, v| v != "");
         assert_eq!(ours["annotations"], serde_json::Value::Object(their_annotations), "{tag}: annotations");
+    }
+}
+
+/// A stream that yields `data` and then fails with `error` (as the pull's
+/// digest-verifying and decrypting readers fail at the end of a blob).
+struct FailingAtEnd {
+    data: std::io::Cursor<Vec<u8>>,
+    error: Option<arca_image::Error>,
+}
+
+impl std::io::Read for FailingAtEnd {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.data.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            if let Some(error) = self.error.take() {
+                return Err(std::io::Error::other(error));
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[test]
+fn errors_from_below_pass_through() {
+    let tar = Layer::plain(vec![TarEntry::dir("d"), TarEntry::file("d/f", "x")]).tar_bytes();
+    let errors = || {
+        [
+            arca_image::Error::Decrypt("layer HMAC mismatch".into()),
+            arca_image::Error::DigestMismatch {
+                what: "layer".into(),
+                expected: "sha256:a".into(),
+                actual: "sha256:b".into(),
+            },
+        ]
+    };
+    for media_type in ["application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip"] {
+        for error in errors() {
+            let blob = if media_type.ends_with("gzip") { arca_e2e::layout::gzip(&tar) } else { tar.clone() };
+            let dir = tempfile::tempdir().unwrap();
+            let expected = std::mem::discriminant(&error);
+            let below = FailingAtEnd { data: std::io::Cursor::new(blob), error: Some(error) };
+            let reader = decoder(media_type, Box::new(below)).unwrap();
+            // The error comes at the very end, after the tar's end marker:
+            // apply_layer reads the stream to its end and so must report it.
+            let err = apply_layer(reader, dir.path(), "sha256:l", &UnpackOptions::default()).unwrap_err();
+            assert_eq!(std::mem::discriminant(&err), expected, "{media_type}: {err:?}");
+        }
     }
 }

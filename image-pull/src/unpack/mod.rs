@@ -7,11 +7,22 @@
 //! directory's lower contents; neither is ever created itself.
 //!
 //! Safety is the point: every path is resolved by the kernel inside the
-//! rootfs ([`root`]), a `..` component is refused, and a layer can neither
+//! rootfs (module `root`), a `..` component is refused, and a layer can neither
 //! create nor follow anything outside it, whatever symlinks earlier entries
 //! or layers made. Memory does not depend on the layer size: data is copied
-//! through one buffer, and what is kept per entry (names for whiteout
-//! bookkeeping, directory mtimes) is bounded by [`UnpackOptions::max_entries`].
+//! through one buffer, and what is kept between entries is a 16-byte hash of
+//! each path the layer creates (whiteouts must spare those) plus directory
+//! names for their deferred mtimes (at most 16 MiB).
+//!
+//! Where this differs from umoci and containerd, deliberately:
+//! - device nodes and fifos are an error unless [`UnpackOptions::allow_devices`]
+//!   (containerd skips them silently in a user namespace, umoci makes empty
+//!   files when rootless): a missing `/dev/…` should fail the pull visibly;
+//! - a stream without the tar end-of-archive marker is an error (Go's tar
+//!   reader accepts it, which lets a truncated plain layer through);
+//! - `security.selinux`, `trusted.overlay.*` and `user.overlay.*` xattrs are
+//!   not applied; xattrs on symlinks are not applied (Linux needs a path for
+//!   them); GNU sparse members and members over 8 GiB (PAX `size`) are errors.
 //!
 //! Not done here: the caller unpacks into a staging directory and renames it
 //! into place only after every layer's digest checked out, so a layer that
@@ -22,8 +33,10 @@ mod path;
 pub(crate) mod root;
 mod track;
 
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use tar::EntryType;
@@ -71,6 +84,9 @@ impl Default for UnpackOptions {
     }
 }
 
+/// What a read error of the tar stream between members says.
+const AFTER: &str = "reading the layer after this entry";
+
 /// Most bytes of directory names kept for setting their mtimes at the end of
 /// a layer; beyond it a directory's mtime is set at once (and may then move).
 const DIR_NAMES_CAP: usize = 16 << 20;
@@ -106,6 +122,8 @@ pub fn apply_layer(
             max_xattr_size: options.max_xattr_size,
         },
         unpacked: PathSet::new(),
+        touched: HashSet::new(),
+        last_kept: None,
         dir_times: DirTimes::new(DIR_NAMES_CAP),
         buf: vec![0; 128 << 10],
     };
@@ -115,16 +133,14 @@ pub fn apply_layer(
     let mut headers = 0u64;
     let mut last = Vec::new(); // name of the last member, for errors about what follows it
     {
-        let entries = archive.entries().map_err(|e| unpacker.read_error(&last, e))?.raw(true);
+        let entries = archive.entries().map_err(|e| unpacker.read_error(&last, AFTER, e))?.raw(true);
         let mut pending = Pending::default();
         for item in entries {
-            let mut entry = item.map_err(|e| unpacker.read_error(&last, e))?;
+            let mut entry = item.map_err(|e| unpacker.read_error(&last, AFTER, e))?;
             headers += 1;
             if headers > options.max_entries {
-                return Err(Error::TooLarge {
-                    what: format!("layer {layer}: number of tar entries (limit {})", options.max_entries),
-                    limit: options.max_entries,
-                });
+                let reason = format!("more than {} tar entries (UnpackOptions::max_entries)", options.max_entries);
+                return Err(unpacker.error(&last, reason));
             }
             let header = entry.header().clone();
             let size = entry.size();
@@ -151,11 +167,16 @@ pub fn apply_layer(
         }
     }
     let mut counter = archive.into_inner();
-    if counter.eof {
+    // Go's archive/tar (and so Docker, containerd, umoci) takes a stream that
+    // ends at a header boundary as complete; we want the end-of-archive
+    // marker, or a truncated plain layer would pass. An empty stream is an
+    // empty layer, as some tools write them.
+    if counter.eof && counter.bytes > 0 {
         return Err(unpacker.error(&last, "the layer ends without the tar end-of-archive marker (truncated)"));
     }
     // Read to the end so decoders and digest checks below see the whole blob.
-    io::copy(&mut counter, &mut io::sink()).map_err(|e| unpacker.read_error(&last, e))?;
+    io::copy(&mut counter, &mut io::sink())
+        .map_err(|e| unpacker.read_error(&last, "reading past the end of the archive", e))?;
     unpacker.set_dir_times()?;
     stats.bytes = counter.bytes;
     Ok(stats)
@@ -195,6 +216,10 @@ struct Unpacker<'a> {
     /// Paths this layer created (with their ancestors): whiteouts and opaque
     /// markers only hide what lower layers have (OCI image spec, "Whiteouts").
     unpacked: PathSet,
+    /// Lower-layer directories (device, inode) whose times are already kept.
+    touched: HashSet<(u64, u64)>,
+    /// The directory [`Unpacker::keep_mtime`] last looked at.
+    last_kept: Option<Vec<u8>>,
     /// Directory mtimes, set after their contents are in place.
     dir_times: DirTimes,
     buf: Vec<u8>,
@@ -207,7 +232,7 @@ impl Unpacker<'_> {
 
     /// A read error of the tar stream: errors of this crate from below (size
     /// limit, digest, decryption) pass through as they are.
-    fn read_error(&self, last: &[u8], e: io::Error) -> Error {
+    fn read_error(&self, last: &[u8], during: &str, e: io::Error) -> Error {
         let e = match e.get_ref() {
             Some(_) => {
                 let kind = e.kind();
@@ -222,7 +247,7 @@ impl Unpacker<'_> {
         if last.is_empty() {
             self.error(b"(first entry)", format!("reading the layer: {e}"))
         } else {
-            self.error(last, format!("reading the layer after this entry: {e}"))
+            self.error(last, format!("{during}: {e}"))
         }
     }
 
@@ -238,7 +263,10 @@ impl Unpacker<'_> {
                     return Ok(());
                 }
                 return match self.root.dir(dir) {
-                    Ok(fd) => root::remove(fd.as_fd(), name).map_err(|e| fail("cannot remove the whited-out entry", e)),
+                    Ok(fd) => {
+                        self.keep_mtime(dir, fd.as_fd()).map_err(|e| fail("cannot read the directory's mtime", e))?;
+                        root::remove(fd.as_fd(), name).map_err(|e| fail("cannot remove the whited-out entry", e))
+                    }
                     Err(e) if missing(&e) => Ok(()),
                     Err(e) => Err(fail("cannot resolve the whiteout's directory", e)),
                 };
@@ -246,6 +274,7 @@ impl Unpacker<'_> {
             Whiteout::Opaque { dir } => {
                 return match self.root.open_in_root(dir, OFlags::RDONLY | OFlags::DIRECTORY) {
                     Ok(fd) => {
+                        self.keep_mtime(dir, fd.as_fd()).map_err(|e| fail("cannot read the directory's mtime", e))?;
                         self.clear_opaque(fd, dir.to_vec(), 0).map_err(|e| fail("cannot clear the opaque directory", e))
                     }
                     Err(e) if missing(&e) => Ok(()),
@@ -278,7 +307,7 @@ impl Unpacker<'_> {
             }
             let fd = self.root.open_in_root(b"", OFlags::RDONLY | OFlags::DIRECTORY).map_err(|e| fail("open", e))?;
             self.set_fd_meta(fd.as_fd(), meta).map_err(|e| fail("cannot set the rootfs metadata", e))?;
-            if !self.dir_times.push(&path, times(meta)) {
+            if !self.dir_times.push(&path, times(meta), false) {
                 rfs::futimens(&fd, &times(meta)).map_err(|e| fail("cannot set the mtime", e.into()))?;
             }
             return Ok(());
@@ -290,6 +319,7 @@ impl Unpacker<'_> {
             self.unpacked.insert(&dir);
         }
         let parent = parent.as_fd();
+        self.keep_mtime(parent_path, parent).map_err(|e| fail("cannot read the parent directory's mtime", e))?;
         match meta.kind {
             EntryType::Directory => {
                 self.make_dir(parent, name, &path, meta).map_err(|e| fail("cannot create the directory", e))?
@@ -302,6 +332,34 @@ impl Unpacker<'_> {
             _ => self.make_file(parent, name, meta, data)?,
         }
         self.mark_unpacked(path);
+        Ok(())
+    }
+
+    /// Before the first change to a directory of a lower layer, remembers
+    /// its times to put back at the end, as umoci does: a layer that adds
+    /// `etc/x` does not change the mtime `etc` has in the image.
+    fn keep_mtime(&mut self, dir: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
+        // Most entries share the previous entry's directory.
+        if self.last_kept.as_deref() == Some(dir) {
+            return Ok(());
+        }
+        self.last_kept = Some(dir.to_vec());
+        if self.unpacked.contains(dir) {
+            return Ok(());
+        }
+        // Keyed by inode: through symlinks one directory has many paths, and
+        // only the first look sees its time unchanged.
+        let meta = std::fs::File::from(fd.try_clone_to_owned()?).metadata()?;
+        if !self.touched.insert((meta.dev(), meta.ino())) {
+            return Ok(());
+        }
+        let at = |secs: i64, nanos: i64| Timespec { tv_sec: secs, tv_nsec: nanos };
+        let times = Timestamps {
+            last_access: at(meta.atime(), meta.atime_nsec()),
+            last_modification: at(meta.mtime(), meta.mtime_nsec()),
+        };
+        // Past the cap the directory just keeps the time of the change.
+        let _ = self.dir_times.push(dir, times, true);
         Ok(())
     }
 
@@ -329,7 +387,7 @@ impl Unpacker<'_> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.read_error(&meta.path, e)),
+                Err(e) => return Err(self.read_error(&meta.path, "reading the file data", e)),
             };
             file.write_all(&self.buf[..n])
                 .map_err(|e| self.error(&meta.path, format!("cannot write the file: {e}")))?;
@@ -350,7 +408,7 @@ impl Unpacker<'_> {
         }
         let fd = root::open_subdir(parent, name)?;
         self.set_fd_meta(fd.as_fd(), meta)?;
-        if !self.dir_times.push(path, times(meta)) {
+        if !self.dir_times.push(path, times(meta), false) {
             rfs::futimens(&fd, &times(meta))?;
         }
         Ok(())
@@ -472,10 +530,16 @@ impl Unpacker<'_> {
     }
 
     fn set_dir_times(&self) -> Result<()> {
-        for (path, ts) in self.dir_times.iter() {
+        for (path, ts, kept) in self.dir_times.iter() {
             let (parent, name) = path::split(path);
             let result = if path.is_empty() {
                 rfs::futimens(self.root.fd(), ts).map_err(io::Error::from)
+            } else if kept {
+                // A lower layer's directory, reached by whatever path the
+                // layer used (symlinks resolve inside the rootfs).
+                self.root
+                    .open_in_root(path, OFlags::RDONLY | OFlags::DIRECTORY)
+                    .and_then(|fd| rfs::futimens(&fd, ts).map_err(io::Error::from))
             } else {
                 self.root
                     .dir(parent)

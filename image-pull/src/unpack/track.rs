@@ -46,7 +46,7 @@ impl PathSet {
 /// its mtime, which is all that is lost).
 pub struct DirTimes {
     names: Vec<u8>,
-    entries: Vec<(usize, usize, Timestamps)>,
+    entries: Vec<(usize, usize, Timestamps, bool)>,
     cap: usize,
 }
 
@@ -56,20 +56,24 @@ impl DirTimes {
         DirTimes { names: Vec::new(), entries: Vec::new(), cap }
     }
 
-    /// Remembers `path`'s times; false when the buffer is full.
-    pub fn push(&mut self, path: &[u8], times: Timestamps) -> bool {
+    /// Remembers `path`'s times, with whether it was a lower layer's
+    /// directory (`kept`); false when the buffer is full.
+    pub fn push(&mut self, path: &[u8], times: Timestamps, kept: bool) -> bool {
         if self.names.len() + path.len() > self.cap {
             return false;
         }
         let start = self.names.len();
         self.names.extend_from_slice(path);
-        self.entries.push((start, self.names.len(), times));
+        self.entries.push((start, self.names.len(), times, kept));
         true
     }
 
-    /// The remembered (path, times), in the order pushed.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Timestamps)> {
-        self.entries.iter().map(|(start, end, times)| (&self.names[*start..*end], times))
+    /// The remembered (path, times, kept): kept ones first, then the
+    /// layer's own in the order pushed, so the layer's say wins.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Timestamps, bool)> {
+        let kept = self.entries.iter().filter(|e| e.3);
+        let own = self.entries.iter().filter(|e| !e.3);
+        kept.chain(own).map(|(start, end, times, kept)| (&self.names[*start..*end], times, *kept))
     }
 }
 
@@ -96,11 +100,11 @@ mod tests {
             last_modification: Timespec { tv_sec: s, tv_nsec: 0 },
         };
         let mut times = DirTimes::new(8);
-        assert!(times.push(b"abc", t(1)));
-        assert!(times.push(b"", t(2)));
-        assert!(times.push(b"defgh", t(3)));
-        assert!(!times.push(b"i", t(4)));
-        let got: Vec<_> = times.iter().map(|(p, ts)| (p.to_vec(), ts.last_modification.tv_sec)).collect();
-        assert_eq!(got, vec![(b"abc".to_vec(), 1), (Vec::new(), 2), (b"defgh".to_vec(), 3)]);
+        assert!(times.push(b"abc", t(1), false));
+        assert!(times.push(b"", t(2), true));
+        assert!(times.push(b"defgh", t(3), false));
+        assert!(!times.push(b"i", t(4), false));
+        let got: Vec<_> = times.iter().map(|(p, ts, kept)| (p.to_vec(), ts.last_modification.tv_sec, kept)).collect();
+        assert_eq!(got, vec![(Vec::new(), 2, true), (b"abc".to_vec(), 1, false), (b"defgh".to_vec(), 3, false)]);
     }
 }
