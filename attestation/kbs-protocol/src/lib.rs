@@ -4,13 +4,14 @@
 //! Request–Challenge–Attestation–Response (RCAR) protocol must agree on
 //! byte for byte: the JSON wire messages ([`messages`]), the JOSE pieces the
 //! protocol uses — compact JWS tokens ([`jws`]), JWKs and their `x5c`
-//! endorsement ([`jwk`]), flattened JWE resource responses ([`jwe`]) — the
+//! endorsement ([`jwk`]), flattened JWE resource responses ([`jwe`], which
+//! also opens the multi-recipient JWEs ocicrypt wraps image layer keys in) — the
 //! key pair a TEE generates to receive secrets ([`tee_key`]), the claims of
 //! the EAR attestation token ([`ear`]) and of admin tokens ([`admin`]).
 //!
 //! The JOSE composition (header handling, Concat KDF, key wrapping order,
 //! signature encodings) is written here on top of RustCrypto primitives
-//! (`p256`, `p521`, `rsa`, `aes-gcm`, `aes-kw`, `ed25519-dalek`, `sha2`):
+//! (`p256`, `p384`, `p521`, `rsa`, `aes-gcm`, `aes-kw`, `ed25519-dalek`, `sha2`, `sha1`):
 //! no pure-Rust JOSE crate without OpenSSL or aws-lc covers RSA-OAEP-256,
 //! RSA1_5 and ECDH-ES+A256KW on P-256 and P-521 together with ES256/EdDSA
 //! signing, so the few hundred lines of composition live here, tested
