@@ -78,6 +78,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Registry credentials are unusable (never includes the secret).
+    #[error("registry credentials: {0}")]
+    Auth(String),
 }
 
 impl Error {

@@ -11,16 +11,23 @@
 //! A pull goes: reference → manifest (platform chosen from an index) →
 //! signature policy → layers (download, verify, decrypt, decompress and
 //! unpack streamed together; blobs kept in a content-addressed [`store`]) →
-//! rootfs + runtime spec ([`pull`]).
+//! rootfs + runtime spec ([`mod@pull`]).
 
+pub mod auth;
 pub mod compression;
 pub mod decrypt;
 pub mod error;
+pub mod progress;
+pub mod pull;
+pub mod registry;
 pub mod signature;
 pub mod spec;
+pub mod store;
 pub mod unpack;
 
 pub use error::Error;
+pub use pull::{parse_reference, pull, PullOptions};
+pub use registry::{Platform, RegistryClient, RegistryOptions};
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

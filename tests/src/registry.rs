@@ -12,7 +12,8 @@ use crate::tools::{require_tools, run};
 /// How the registry is configured.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryOptions {
-    /// Serve HTTPS with a self-signed certificate for 127.0.0.1/localhost.
+    /// Serve HTTPS with a certificate for 127.0.0.1/localhost signed by a
+    /// throwaway CA (`ca_cert`).
     pub tls: bool,
     /// Require HTTP basic auth for this user and password (htpasswd, bcrypt).
     pub htpasswd: Option<(String, String)>,
@@ -57,8 +58,9 @@ impl Registry {
             http.push_str(&format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()));
             let certs = dir.path().join("certs.d");
             std::fs::create_dir_all(&certs).expect("cert dir");
-            std::fs::copy(&cert, certs.join("ca.crt")).expect("copy ca.crt");
-            ca_cert = Some(cert);
+            let ca = dir.path().join("ca.pem");
+            std::fs::copy(&ca, certs.join("ca.crt")).expect("copy ca.crt");
+            ca_cert = Some(ca);
             cert_dir = Some(certs);
         }
         let mut auth = String::new();
@@ -139,13 +141,45 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
 }
 
+/// A throwaway CA (returned as the certificate to trust) and a server
+/// certificate it signs for 127.0.0.1/localhost. The server certificate is
+/// not itself a CA: rustls (webpki) refuses a CA certificate used as the
+/// server's, which a lone `openssl req -x509` certificate is.
 fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let (ca, ca_key) = (dir.join("ca.pem"), dir.join("ca-key.pem"));
+    let (csr, cert, key) = (dir.join("server.csr"), dir.join("cert.pem"), dir.join("key.pem"));
+    let ext = dir.join("server.ext");
     run(Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .args(["-subj", "/CN=arca test CA"])
+        .arg("-keyout")
+        .arg(&ca_key)
+        .arg("-out")
+        .arg(&ca)
+        .stderr(Stdio::null()));
+    run(Command::new("openssl")
+        .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args(["-subj", "/CN=localhost"])
         .arg("-keyout")
         .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .stderr(Stdio::null()));
+    std::fs::write(
+        &ext,
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .expect("write server.ext");
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-set_serial", "2"])
+        .arg("-in")
+        .arg(&csr)
+        .arg("-CA")
+        .arg(&ca)
+        .arg("-CAkey")
+        .arg(&ca_key)
+        .arg("-extfile")
+        .arg(&ext)
         .arg("-out")
         .arg(&cert)
         .stderr(Stdio::null()));

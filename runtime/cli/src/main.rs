@@ -3,12 +3,14 @@
 //! It verifies TEE evidence (`arca verify`), talks to a KBS (`arca kbs`:
 //! attest, fetch resources, administer), predicts launch measurements
 //! (`arca measure snp|…`) and shows what a firmware image declares
-//! (`arca firmware inspect`). Exit codes: 0 success, 1 the evidence did not
+//! (`arca firmware inspect`), and pulls OCI images
+//! into a rootfs (`arca image pull`). Exit codes: 0 success, 1 the evidence did not
 //! verify, the KBS refused or a result could not be written, 2 the input
 //! could not be read or parsed (including bad arguments and launches that
 //! cannot be measured).
 
 mod firmware;
+mod image;
 mod kbs;
 mod measure;
 mod verify;
@@ -35,6 +37,8 @@ enum Command {
     Measure(measure::MeasureArgs),
     /// Inspect firmware images.
     Firmware(firmware::FirmwareArgs),
+    /// Pull OCI images into a rootfs and runtime spec; inspect images in a registry.
+    Image(image::ImageArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,5 +48,6 @@ fn main() -> ExitCode {
         Command::Kbs(args) => kbs::run(args),
         Command::Measure(args) => measure::run(args),
         Command::Firmware(args) => firmware::run(args),
+        Command::Image(args) => image::run(args),
     }
 }
