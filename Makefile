@@ -44,6 +44,7 @@ demo: deps
 	@scripts/demo.sh "$(CARGO_TARGET_DIR)/debug/arca"
 	@scripts/demo-measure.sh "$(CARGO_TARGET_DIR)/debug/arca"
 	@scripts/demo-kbs.sh "$(CARGO_TARGET_DIR)/debug"
+	@scripts/demo-image.sh "$(CARGO_TARGET_DIR)/debug/arca"
 
 ## bench: verification speed (ours beside dcap-qvl in the same run), policy
 ## evaluation, KBS load (full RCAR + resource GET at 1, 16, 64 clients), and
