@@ -73,26 +73,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-host=127.0.0.1:$port
-cat >"$work/registry.yml" <<YML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-http:
-  addr: $host
-YML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do
-  if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null; then break; fi
-  sleep 0.1
-done
+# shellcheck source=scripts/registry.sh
+. "$(dirname "$0")/registry.sh"
+start_registry "$work"
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$work/policy.json"
 skopeo --policy "$work/policy.json" copy --quiet --dest-tls-verify=false "oci:$cache/layout:bench" "docker://$host/bench:v1"
 image=$host/bench:v1

@@ -34,28 +34,9 @@ for tool in docker-registry skopeo umoci gpg openssl; do
 done
 
 step "Start docker-registry on a free loopback port"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-host=127.0.0.1:$port
-cat >"$work/registry.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-http:
-  addr: $host
-  secret: arca-demo
-EOF
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do
-  curl -fsS "http://$host/v2/" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "http://$host/v2/" >/dev/null 2>&1 || { cat "$work/registry.log"; fail "the registry did not start"; }
+# shellcheck source=scripts/registry.sh
+. "$(dirname "$0")/registry.sh"
+start_registry "$work" || fail "the registry did not start"
 echo "  registry at http://$host"
 
 step "Build an image with umoci: a file, a user of its own in /etc/passwd"

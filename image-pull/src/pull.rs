@@ -257,7 +257,7 @@ impl Pipeline {
             } else {
                 let handle = fetches.0[index].take().ok_or_else(|| Error::Config("layer task missing".into()))?;
                 handle.await.map_err(|e| Error::io("layer download task", std::io::Error::other(e)))??;
-                self.apply_stored(index, layer, &diff_ids[index], key).await?;
+                self.apply_from_store(index, layer, &diff_ids[index], key).await?;
             }
         }
         Ok(())
@@ -320,16 +320,6 @@ impl Pipeline {
         let fed = feeder.await.map_err(|e| Error::io("layer download task", std::io::Error::other(e)))?;
         fed?;
         applied
-    }
-
-    async fn apply_stored(
-        &self,
-        index: usize,
-        layer: &Descriptor,
-        diff_id: &str,
-        key: Option<crate::decrypt::LayerKey>,
-    ) -> Result<()> {
-        self.apply_from_store(index, layer, diff_id, key).await
     }
 
     async fn apply_from_store(

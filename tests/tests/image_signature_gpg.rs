@@ -79,7 +79,7 @@ async fn gpg_simple_signatures_from_a_lookaside_store() {
     }
     skopeo_copy(dir, &[], &layout.skopeo_name("b"), &registry.docker_ref("t/app:unsigned"));
 
-    let source = OciSource::new();
+    let source = OciSource::new(&registry.host);
     let signed = format!("{host}/t/app:signed");
     let a = source.manifest_digest(&signed.parse().unwrap()).await;
     let app_sigs = sig_dir(&lookaside, "t/app", &a);
@@ -239,7 +239,7 @@ async fn revoked_and_expired_keys_are_refused() {
     skopeo_copy(dir, &[], &layout.skopeo_name("a"), &registry.docker_ref("t/app:v1"));
     let host = registry.host.clone();
     let image = format!("{host}/t/app:v1");
-    let source = OciSource::new();
+    let source = OciSource::new(&registry.host);
     let digest = source.manifest_digest(&image.parse().unwrap()).await;
     let lookaside = dir.join("lookaside");
     let sigs = sig_dir(&lookaside, "t/app", &digest);

@@ -36,7 +36,7 @@ async fn sigstore_signed_images_are_accepted_and_everything_else_rejected() {
     };
     let layout = two_images(&dir.join("layout"));
     let host = registry.host.clone();
-    let source = OciSource::new();
+    let source = OciSource::new(&registry.host);
     let push = |tag: &str, dest: &str| skopeo_copy(dir, &[], &layout.skopeo_name(tag), &registry.docker_ref(dest));
     for dest in ["t/app:signed", "t/app:retag", "t/p384:v1", "t/mirror:v1", "t/mirror:signed", "t/cosign:v1"] {
         push("a", dest);
@@ -153,7 +153,7 @@ async fn policy_kinds_and_scope_precedence_against_the_registry() {
     let dir = work.path();
     let Some(key) = SigstoreKey::generate(dir, "signer", "P-256") else { return };
     let layout = two_images(&dir.join("layout"));
-    let source = OciSource::new();
+    let source = OciSource::new(&registry.host);
     let host = registry.host.clone();
     skopeo_copy(dir, &[], &layout.skopeo_name("a"), &registry.docker_ref("prod/app:v1"));
     for dest in ["prod/app:v2", "dev/tool:v1", "banned/x:v1"] {
@@ -192,7 +192,7 @@ async fn policy_kinds_and_scope_precedence_against_the_registry() {
     assert!(why.contains("/banned"), "{why}");
     // ... and other registries fall to the default (nothing is fetched).
     let elsewhere: oci_client::Reference = "registry.invalid/x/y:1".parse().unwrap();
-    let why = rejected(layered.evaluate(&elsewhere, &a, &source).await, "other registry");
+    let why = rejected(layered.evaluate(&elsewhere, &a, &source.client).await, "other registry");
     assert!(why.contains("default"), "{why}");
 
     // Every requirement of a scope must pass.

@@ -1,106 +1,34 @@
-//! What the signature tests share: a `SignatureSource` over `oci_client`
-//! (test-only; the pull pipeline has its own registry client), a registry
-//! with a couple of images, and policy helpers.
+//! What the signature tests share: the registry client as signature source,
+//! a layout with a couple of images, and policy helpers.
 
 #![allow(dead_code)]
 
 use std::path::Path;
 
 use arca_e2e::{Layer, LayoutBuilder, TarEntry};
-use arca_image::signature::{BoxFuture, Policy, RawManifest, SignatureSource};
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::secrets::RegistryAuth;
+use arca_image::registry::{RegistryClient, RegistryOptions};
+use arca_image::signature::Policy;
 use oci_client::Reference;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
-/// Reads signatures from a plain-HTTP registry, anonymously.
+/// The pull pipeline's own registry client, reaching the test registry at
+/// `host` over plain HTTP: it is the `SignatureSource` the policy reads
+/// cosign signatures through.
 pub struct OciSource {
-    client: oci_client::Client,
+    pub client: RegistryClient,
 }
 
 impl OciSource {
-    pub fn new() -> Self {
-        // oci-client leaves the choice of TLS crypto to the program.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        OciSource {
-            client: oci_client::Client::new(ClientConfig { protocol: ClientProtocol::Http, ..Default::default() }),
-        }
+    pub fn new(host: &str) -> Self {
+        let options = RegistryOptions { insecure_hosts: vec![host.to_string()], ..Default::default() };
+        OciSource { client: RegistryClient::new(options).expect("registry client") }
     }
 
-    /// Raw manifest and its digest, for the images the tests pushed.
+    /// The manifest digest of an image the tests pushed.
     pub async fn manifest_digest(&self, reference: &Reference) -> String {
-        let (bytes, _) = self
-            .fetch_manifest(reference.registry(), reference.repository(), reference.tag().unwrap())
-            .await
-            .expect("fetch manifest")
-            .expect("the image exists");
-        format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
-    }
-}
-
-fn registry_error(registry: &str, e: impl std::fmt::Display) -> arca_image::Error {
-    arca_image::Error::Registry { registry: registry.to_string(), message: e.to_string() }
-}
-
-impl SignatureSource for OciSource {
-    fn fetch_manifest<'a>(
-        &'a self,
-        registry: &'a str,
-        repository: &'a str,
-        tag: &'a str,
-    ) -> BoxFuture<'a, arca_image::Result<Option<RawManifest>>> {
-        Box::pin(async move {
-            let reference = Reference::with_tag(registry.into(), repository.into(), tag.into());
-            let accepted = [
-                "application/vnd.oci.image.manifest.v1+json",
-                "application/vnd.docker.distribution.manifest.v2+json",
-                "application/vnd.oci.image.index.v1+json",
-                "application/vnd.docker.distribution.manifest.list.v2+json",
-            ];
-            match self.client.pull_manifest_raw(&reference, &RegistryAuth::Anonymous, &accepted).await {
-                Ok((bytes, _digest)) => {
-                    let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
-                        .ok()
-                        .and_then(|v| v["mediaType"].as_str().map(str::to_string))
-                        .unwrap_or_else(|| accepted[0].to_string());
-                    Ok(Some((bytes.to_vec(), media_type)))
-                }
-                Err(OciDistributionError::ImageManifestNotFoundError(_)) => Ok(None),
-                Err(OciDistributionError::RegistryError { envelope, .. })
-                    if envelope
-                        .errors
-                        .iter()
-                        .any(|e| matches!(e.code, OciErrorCode::ManifestUnknown | OciErrorCode::NotFound)) =>
-                {
-                    Ok(None)
-                }
-                Err(e) => Err(registry_error(registry, e)),
-            }
-        })
-    }
-
-    fn fetch_blob<'a>(
-        &'a self,
-        registry: &'a str,
-        repository: &'a str,
-        digest: &'a str,
-        limit: u64,
-    ) -> BoxFuture<'a, arca_image::Result<Vec<u8>>> {
-        Box::pin(async move {
-            let reference = Reference::with_digest(registry.into(), repository.into(), digest.into());
-            let mut out = Vec::new();
-            self.client.pull_blob(&reference, digest, &mut out).await.map_err(|e| registry_error(registry, e))?;
-            if out.len() as u64 > limit {
-                return Err(arca_image::Error::TooLarge { what: format!("blob {digest}"), limit });
-            }
-            let actual = format!("sha256:{}", hex::encode(Sha256::digest(&out)));
-            if actual != digest {
-                return Err(arca_image::Error::DigestMismatch { what: digest.into(), expected: digest.into(), actual });
-            }
-            Ok(out)
-        })
+        let (_, _, digest) =
+            self.client.fetch_manifest_raw(reference).await.expect("fetch manifest").expect("the image exists");
+        digest
     }
 }
 
@@ -130,7 +58,7 @@ pub async fn evaluate(policy: &Policy, source: &OciSource, reference: &str) -> a
         Some(d) => d.to_string(),
         None => source.manifest_digest(&reference).await,
     };
-    policy.evaluate(&reference, &digest, source).await
+    policy.evaluate(&reference, &digest, &source.client).await
 }
 
 /// The rejection reason, or a panic naming what was wrongly accepted.
