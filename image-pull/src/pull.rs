@@ -374,9 +374,10 @@ fn apply_blocking(
     let decoded = crate::compression::decoder(media_type, reader)?;
     let mut tar = DiffIdReader { inner: decoded, hasher: Sha256::new() };
     let stats = crate::unpack::apply_layer(&mut tar, rootfs, digest, unpack).map_err(unwrap_stream_error)?;
-    // The tar reader stops at the end-of-archive marker; read the rest so the
-    // diff id, the decryption HMAC and the store's digest check all see the
-    // whole stream before the layer counts as applied.
+    // `apply_layer` reads its stream to the end; this guard keeps the rule
+    // here, where it matters: the diff id, the decryption HMAC and the
+    // store's digest check see the whole stream before the layer counts as
+    // applied (it reads nothing when the unpacker already drained it).
     std::io::copy(&mut tar, &mut std::io::sink()).map_err(|e| io_to_error(e, format!("reading layer {digest}")))?;
     let actual = format!("sha256:{}", hex::encode(tar.hasher.finalize()));
     if actual != diff_id {

@@ -14,4 +14,4 @@ pub mod tree;
 
 pub use layout::{Layer, LayoutBuilder, TarEntry};
 pub use registry::{Registry, RegistryOptions};
-pub use tools::{require_tools, run, skopeo_copy};
+pub use tools::{arca_binary, require_tools, run, skopeo_copy};

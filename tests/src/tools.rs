@@ -58,3 +58,19 @@ pub fn skopeo_copy(work_dir: &Path, extra: &[&str], src: &str, dest: &str) -> Ou
     cmd.args(extra).arg(src).arg(dest);
     run(&mut cmd)
 }
+
+/// The `arca` CLI binary of this build, built once per test process with the
+/// same cargo and target dir as the running test (`<target>/<profile>/arca`,
+/// beside the test binary's `deps/` directory).
+pub fn arca_binary() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        run(Command::new(cargo).args(["build", "--quiet", "-p", "arca-cli"]));
+        let exe = std::env::current_exe().expect("test binary path");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("test binary lives in <profile>/deps");
+        let bin = profile_dir.join("arca");
+        assert!(bin.is_file(), "{} was not built", bin.display());
+        bin
+    })
+}

@@ -5,10 +5,10 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use arca_e2e::layout::Platform as LayoutPlatform;
-use arca_e2e::{run, skopeo_copy, Layer, LayoutBuilder, Registry, RegistryOptions, TarEntry};
+use arca_e2e::{skopeo_copy, Layer, LayoutBuilder, Registry, RegistryOptions, TarEntry};
 use arca_image::auth::AuthFile;
 use arca_image::progress::{Progress, PullReport};
 use arca_image::{parse_reference, Error, Platform, PullOptions, RegistryClient};
@@ -381,21 +381,9 @@ async fn store_reuse_and_two_concurrent_pulls() {
     assert_three_layer_rootfs(&work.path().join("c"));
 }
 
-fn arca() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        run(Command::new(cargo).args(["build", "--quiet", "-p", "arca-cli"]));
-        let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-        let bin = deps.parent().unwrap().join("arca");
-        assert!(bin.is_file(), "{} was not built", bin.display());
-        bin
-    })
-}
-
 /// `arca image pull` as a process; returns (success, stderr).
 fn cli_pull(registry: &Registry, image: &str, dest: &Path, extra: &[&str]) -> std::process::Child {
-    Command::new(arca())
+    Command::new(arca_e2e::arca_binary())
         .args(["image", "pull", image])
         .arg(dest)
         .args(["--plain-http", &registry.host])
@@ -422,7 +410,10 @@ fn cli_pull_and_inspect() {
     push_image(&registry, work.path(), "cli/app:v1", &[]);
     let image = format!("{}/cli/app:v1", registry.host);
 
-    let out = Command::new(arca()).args(["image", "inspect", &image, "--plain-http", &registry.host]).output().unwrap();
+    let out = Command::new(arca_e2e::arca_binary())
+        .args(["image", "inspect", &image, "--plain-http", &registry.host])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let inspected: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(inspected["manifest"]["layers"].as_array().unwrap().len(), 3);
@@ -449,7 +440,7 @@ fn cli_pull_and_inspect() {
     assert_three_layer_rootfs(&work.path().join("p2"));
 
     // A failure exits non-zero with a message.
-    let out = Command::new(arca())
+    let out = Command::new(arca_e2e::arca_binary())
         .args(["image", "pull", &format!("{}/cli/absent:v1", registry.host)])
         .arg(work.path().join("absent"))
         .args(["--plain-http", &registry.host])

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use arca_e2e::signing::{push_cosign_signatures, SigstoreKey};
 use arca_e2e::{run, skopeo_copy, Layer, LayoutBuilder, Registry, RegistryOptions, TarEntry};
@@ -143,23 +143,13 @@ async fn signed_encrypted_image_pulls_only_with_key_and_signature() {
     assert_no_rootfs(&dest);
 }
 
-fn arca() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        run(Command::new(cargo).args(["build", "--quiet", "-p", "arca-cli"]));
-        let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-        deps.parent().unwrap().join("arca")
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_pulls_a_signed_encrypted_image() {
     let Some(setup) = setup().await else { return };
     let policy = setup.work.path().join("policy.json");
     std::fs::write(&policy, policy_json(&setup, &setup.signing_key).to_string()).unwrap();
     let cli = |dest: &str, key: &Path| {
-        Command::new(arca())
+        Command::new(arca_e2e::arca_binary())
             .args(["image", "pull", &setup.image])
             .arg(setup.work.path().join(dest))
             .args(["--plain-http", &setup.registry.host, "--policy"])
