@@ -1,0 +1,25 @@
+//! dm-verity for Arca: one implementation for the guest rootfs, for
+//! verity-protected EROFS layers and for checking images built by others.
+//!
+//! A data image is cut into data blocks; each block is hashed with a salt
+//! into the leaves of a hash tree whose levels are packed into hash blocks,
+//! up to one root hash. The kernel's dm-verity target checks every block it
+//! reads against that tree, so a host that changes a disk under a running
+//! guest is caught on the next read. The root hash itself must come from
+//! something measured (the kernel command line, a signed manifest).
+//!
+//! - [`VerityParams`] and [`HashAlgorithm`]: the parameters of a tree, as
+//!   `veritysetup` names them.
+//!
+//! This is a crate of its own, not a module of `arca-image`, because the
+//! guest agent and the rootfs image builder need verity without the
+//! registry, HTTP and crypto stack of the image pull.
+
+pub mod error;
+pub mod params;
+
+pub use error::Error;
+pub use params::{HashAlgorithm, VerityParams};
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
