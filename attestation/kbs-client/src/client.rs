@@ -127,11 +127,20 @@ impl<A: Attester> KbsClient<A> {
     /// expired); on HTTP 401 it attests again and retries, up to
     /// [`MAX_RESOURCE_ATTEMPTS`] attempts in all; other refusals end at once.
     pub async fn get_resource(&self, path: &str) -> Result<Zeroizing<Vec<u8>>> {
+        self.get_sealed_resource(path).await?.open(&self.tee_key)
+    }
+
+    /// Fetch a resource as the KBS sent it, still encrypted to the TEE key,
+    /// with the same token handling as [`KbsClient::get_resource`]. For
+    /// callers that decrypt later or elsewhere (the component that holds the
+    /// TEE key), and for load generators that stand in for many guests whose
+    /// decryption would run on their own CPUs.
+    pub async fn get_sealed_resource(&self, path: &str) -> Result<SealedResource> {
         let path = ResourcePath::parse(path)?;
         let mut token = self.token().await?;
         let mut attempt = 1;
         loop {
-            match fetch_resource(&self.http, &self.url, &path, &token, &self.tee_key, self.max_resource_size).await {
+            match fetch_sealed(&self.http, &self.url, &path, &token, self.max_resource_size).await {
                 Err(e) if e.status() == Some(401) => {
                     if attempt >= MAX_RESOURCE_ATTEMPTS {
                         return Err(Error::RetriesExhausted {
@@ -236,6 +245,30 @@ impl PassportClient {
     }
 }
 
+/// A resource reply still encrypted to the TEE key (a JWE).
+#[derive(Debug, Clone)]
+pub struct SealedResource {
+    what: String,
+    jwe: Response,
+    max_resource_size: usize,
+}
+
+impl SealedResource {
+    /// The JWE as received.
+    pub fn jwe(&self) -> &Response {
+        &self.jwe
+    }
+
+    /// Decrypt with the TEE key whose public half the token carries.
+    pub fn open(&self, tee_key: &TeeKeyPair) -> Result<Zeroizing<Vec<u8>>> {
+        let plaintext = tee_key.decrypt(&self.jwe).map_err(Error::jose("decrypting the resource"))?;
+        if plaintext.len() > self.max_resource_size {
+            return Err(Error::TooLarge { what: self.what.clone(), limit: self.max_resource_size });
+        }
+        Ok(plaintext)
+    }
+}
+
 /// `GET /kbs/v0/resource/<path>` with the session cookie (if any) and the
 /// token as Bearer, then JWE decryption.
 async fn fetch_resource(
@@ -246,6 +279,18 @@ async fn fetch_resource(
     tee_key: &TeeKeyPair,
     max_resource_size: usize,
 ) -> Result<Zeroizing<Vec<u8>>> {
+    fetch_sealed(http, url, path, token, max_resource_size).await?.open(tee_key)
+}
+
+/// `GET /kbs/v0/resource/<path>` with the session cookie (if any) and the
+/// token as Bearer; the reply parsed as a JWE, not yet decrypted.
+async fn fetch_sealed(
+    http: &reqwest::Client,
+    url: &KbsUrl,
+    path: &ResourcePath,
+    token: &Token,
+    max_resource_size: usize,
+) -> Result<SealedResource> {
     let what = format!("GET /kbs/v0/resource/{path}");
     let mut bearer = HeaderValue::try_from(format!("Bearer {}", token.as_str()))
         .map_err(|_| Error::protocol("attestation token", "not usable in an HTTP header"))?;
@@ -257,11 +302,7 @@ async fn fetch_resource(
     let body = read_limited(response, limit, &what).await?;
     let jwe: Response = serde_json::from_slice(&body)
         .map_err(|e| Error::protocol(&what, format!("expected a JWE in flattened JSON serialization: {e}")))?;
-    let plaintext = tee_key.decrypt(&jwe).map_err(Error::jose("decrypting the resource"))?;
-    if plaintext.len() > max_resource_size {
-        return Err(Error::TooLarge { what, limit: max_resource_size });
-    }
-    Ok(plaintext)
+    Ok(SealedResource { what, jwe, max_resource_size })
 }
 
 /// The runtime-data hash the KBS selected in the challenge's `extra-params`

@@ -36,7 +36,7 @@ pub mod token;
 pub use admin::{mint_admin_token, AdminClient, AdminCredential, AdminTokenOptions, ReferenceValueMessage};
 pub use arca_kbs_protocol::tee_key::{TeeKeyAlgorithm, TeeKeyPair};
 pub use attester::{Attester, SampleAttester};
-pub use client::{ClientOptions, KbsClient, PassportClient};
+pub use client::{ClientOptions, KbsClient, PassportClient, SealedResource};
 pub use error::{AttesterError, Error, Result};
 pub use http::HttpOptions;
 pub use token::Token;

@@ -52,6 +52,20 @@ async fn resource_round_trip_for_each_tee_key_algorithm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_resource_opens_only_with_the_tee_key_it_was_sealed_to() {
+    let kbs = start(sample_config());
+    admin(&kbs).set_resource("default/key/1", b"sealed secret").await.unwrap();
+    let c = client(&kbs, ClientOptions::default());
+    let sealed = c.get_sealed_resource("default/key/1").await.unwrap();
+    assert!(!sealed.jwe().ciphertext.is_empty());
+    assert_eq!(sealed.open(c.tee_key()).unwrap().as_slice(), b"sealed secret");
+    let other = TeeKeyPair::generate(TeeKeyAlgorithm::EcP256).unwrap();
+    assert!(sealed.open(&other).is_err(), "opened with a key it was not sealed to");
+    // One attestation served the sealed fetch; opening needs no network.
+    assert_eq!(kbs.attestations("sample").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_is_cached_and_refusals_lead_to_new_attestations() {
     let kbs = start(sample_config());
     let admin = admin(&kbs);
