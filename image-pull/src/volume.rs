@@ -873,6 +873,34 @@ mod tests {
     }
 
     #[test]
+    fn encoding_is_byte_equal_to_kata_and_go() {
+        // Kata's own serde test volume, as kata-types (struct order, empty
+        // fields skipped) and Go's encoding/json (same order, sorted map keys)
+        // both write it.
+        let kata = concat!(
+            r#"{"volume_type":"direct_block","source":"/tmp","fs_type":"ext4","options":["rw"],"#,
+            r#""direct_volume":{"metadata":{"mode":"rw"}},"#,
+            r#""nydus_image":{"config":"test","snapshot_dir":"/var/lib/nydus.dir"}}"#
+        );
+        let volume = KataVirtualVolume::from_json(kata.as_bytes()).unwrap();
+        assert_eq!(volume.to_json().unwrap(), kata);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(kata);
+        assert_eq!(volume.to_base64().unwrap(), encoded);
+        assert_eq!(KataVirtualVolume::from_base64(&encoded).unwrap(), volume);
+
+        // nydus-snapshotter's proxy volume: Go sorts the metadata keys.
+        let go = concat!(
+            r#"{"volume_type":"image_guest_pull","source":"docker.io/library/nginx:latest","#,
+            r#""options":["containerd.io/snapshot/nydus-proxy-mode=true","containerd.io/snapshot/cri.image-ref=docker.io/library/nginx:latest"],"#,
+            r#""image_pull":{"metadata":{"containerd.io/snapshot/cri.image-ref":"docker.io/library/nginx:latest","#,
+            r#""containerd.io/snapshot/nydus-proxy-mode":"true"}}}"#
+        );
+        let encoded = base64::engine::general_purpose::STANDARD.encode(go);
+        let volume = KataVirtualVolume::from_mount_option(&format!("io.katacontainers.volume={encoded}")).unwrap();
+        assert_eq!(volume.unwrap().to_base64().unwrap(), encoded);
+    }
+
+    #[test]
     fn empty_fields_are_left_out_as_kata_does() {
         let volume = KataVirtualVolume::new(VolumeType::DirectBlock);
         assert_eq!(volume.to_json().unwrap(), r#"{"volume_type":"direct_block"}"#);
