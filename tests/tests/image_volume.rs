@@ -281,3 +281,49 @@ fn kata_dm_verity_sections_describe_veritysetup_trees() {
     assert_eq!(root_back, root);
     assert!(veritysetup_verify(&image, &params, &root), "the offset past the superblock is not where the tree is");
 }
+
+#[test]
+fn the_cli_pulls_from_a_mount_and_annotations_and_decodes_volumes() {
+    if !tools() {
+        return;
+    }
+    let Some(registry) = Registry::start(RegistryOptions::default()) else { return };
+    let work = tempfile::tempdir().unwrap();
+    push_image(&registry, work.path(), "app/guest:v1");
+    let image = format!("{}/app/guest:v1", registry.host);
+    let bundle = work.path().join("bundle");
+    let mut cmd = Command::new(arca_e2e::arca_binary());
+    cmd.args(["image", "volume", "pull"]).arg(&bundle).args(["--plain-http", &registry.host]);
+    for option in rootfs_options(&image) {
+        cmd.arg(format!("--mount-option={option}"));
+    }
+    cmd.arg(format!("--annotation={CRI_CONTAINER_TYPE}=container"))
+        .arg(format!("--annotation={CRI_IMAGE_NAME}={image}"));
+    let out = run(&mut cmd);
+    assert_bundle(&bundle);
+    let storage: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(storage["driver"], "image_guest_pull");
+    assert_eq!(storage["source"], json!(image));
+    assert_eq!(storage["mount_point"], json!(bundle.join("rootfs")));
+    let driver_option = storage["driver_options"][0].as_str().unwrap();
+    let metadata = arca_image::volume::ImagePullVolume::from_driver_option(driver_option).unwrap().metadata;
+    assert_eq!(metadata[CRI_IMAGE_NAME], image);
+    assert_eq!(metadata["containerd.io/snapshot/nydus-proxy-mode"], "true");
+
+    let out = run(Command::new(arca_e2e::arca_binary()).args([
+        "image",
+        "volume",
+        "decode",
+        &snapshotter_mount_option(&image),
+    ]));
+    let decoded: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(decoded["volume"]["volume_type"], "image_guest_pull");
+    assert_eq!(decoded["volume"]["source"], json!(image));
+
+    // A refused value exits 1 and says why.
+    let bad = base64::engine::general_purpose::STANDARD.encode(r#"{"volume_type":"image_guest_pull"}"#);
+    let out = Command::new(arca_e2e::arca_binary()).args(["image", "volume", "decode", &bad]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("field source"), "{stderr}");
+}
