@@ -542,6 +542,7 @@ impl DmVerityInfo {
     /// the superblock, if any). Kata's form has no salt, so the tree must
     /// have been built with an empty one (`--salt -`).
     pub fn from_verity(params: &VerityParams, root_hash: &[u8]) -> Result<Self> {
+        params.validate().map_err(|e| invalid("dm_verity", "dm_verity", e.to_string()))?;
         if !params.salt.is_empty() {
             return Err(invalid(
                 "dm_verity",
@@ -1144,6 +1145,8 @@ mod tests {
             DmVerityInfo::from_verity(&salted, &[0; 32]),
             Err(Error::InvalidVolume { field: "salt", .. })
         ));
+        let zero = VerityParams { hash_block_size: 0, ..params.clone() };
+        assert!(matches!(DmVerityInfo::from_verity(&zero, &[0; 32]), Err(Error::InvalidVolume { .. })));
         let separate = VerityParams { hash_offset: 0, superblock: false, ..params };
         assert!(matches!(
             DmVerityInfo::from_verity(&separate, &[0; 32]),
