@@ -18,7 +18,12 @@
 //! - a `dm_verity` section is checked wherever it appears (Kata's Go runtime
 //!   and nydus-snapshotter check it; `kata-types` does not), and block sizes
 //!   must be powers of two (the kernel refuses others anyway);
-//! - the base64 value and the metadata maps have size limits.
+//! - the base64 value and the metadata maps have size limits;
+//! - as in `kata-types` (runtime-rs), an `image_guest_pull` volume needs a
+//!   `source`: current nydus-snapshotter writes the image reference or a
+//!   placeholder there, older releases wrote none (the Go runtime let that
+//!   pass; we refuse it). The reference pulled comes from the annotations
+//!   either way.
 //!
 //! Maps are `BTreeMap`s: the JSON has sorted keys, byte-equal to what Go's
 //! `encoding/json` (nydus-snapshotter, the Go runtime) writes.
