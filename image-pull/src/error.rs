@@ -81,6 +81,30 @@ pub enum Error {
     /// Registry credentials are unusable (never includes the secret).
     #[error("registry credentials: {0}")]
     Auth(String),
+    /// A Kata virtual volume (`io.katacontainers.volume=`) is not base64 or
+    /// not the expected option.
+    #[error("kata volume: {0}")]
+    VolumeEncoding(String),
+    /// A Kata virtual volume's JSON does not parse into the documented shape.
+    #[error("kata volume: malformed JSON: {0}")]
+    VolumeJson(String),
+    /// A Kata virtual volume names a `volume_type` Kata does not define.
+    #[error("kata volume: unknown volume_type {0:?}")]
+    UnknownVolumeType(String),
+    /// A Kata virtual volume's fields are missing or inconsistent for its type.
+    #[error("kata volume {volume_type}: field {field}: {reason}")]
+    InvalidVolume {
+        /// The volume type being validated.
+        volume_type: String,
+        /// The JSON field at fault (`dm_verity.offset`, `source`, ...).
+        field: &'static str,
+        /// What was expected and what was found.
+        reason: String,
+    },
+    /// The guest-pull hand-off (volume + container annotations) cannot be
+    /// turned into a pull.
+    #[error("guest pull: {0}")]
+    GuestPull(String),
 }
 
 impl Error {

@@ -24,6 +24,7 @@ pub mod signature;
 pub mod spec;
 pub mod store;
 pub mod unpack;
+pub mod volume;
 
 pub use error::Error;
 pub use pull::{parse_reference, pull, PullOptions};

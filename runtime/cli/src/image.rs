@@ -13,6 +13,8 @@ use arca_image::progress::Progress;
 use arca_image::{Platform, PullOptions, RegistryClient, RegistryOptions};
 use clap::{Args, Subcommand};
 
+mod volume;
+
 /// Exit code when the pull or inspection failed.
 const EXIT_FAILED: u8 = 1;
 
@@ -57,6 +59,9 @@ enum ImageCommand {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Kata's guest-pull hand-off: decode an `io.katacontainers.volume=` option, or pull as the agent does.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
 }
 
 /// How to reach the registry.
@@ -117,6 +122,7 @@ pub fn run(args: ImageArgs) -> ExitCode {
                 pull(&reference, &dest, &registry, &signatures, &decryption_keys, store, parallel).await
             }
             ImageCommand::Inspect { reference, registry } => inspect(&reference, &registry).await,
+            ImageCommand::Volume(command) => volume::run(command).await,
         }
     });
     match result {
