@@ -568,3 +568,90 @@ fn hostile_layers_cannot_escape() {
     assert!(merged.join("etc/passwd").exists(), "a layer's own xattr made etc opaque");
     assert_eq!(std::fs::read_to_string(merged.join("etc/inside")).unwrap(), "inside\n");
 }
+
+#[test]
+fn signature_policy_applies() {
+    if !ready("the EROFS signature policy test") {
+        return;
+    }
+    let Some(registry) = Registry::start(RegistryOptions::default()) else { return };
+    let work = tempfile::tempdir().unwrap();
+    let image = push(&registry, work.path(), "erofs/unsigned", &layers()[..1]);
+    let policy = work.path().join("policy.json");
+    std::fs::write(&policy, r#"{"default":[{"type":"reject"}]}"#).unwrap();
+    let out = work.path().join("out");
+    let output =
+        arca(&["image", "erofs", &image, out.to_str().unwrap(), "--policy", policy.to_str().unwrap()], &registry);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("signature policy"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "a rejected image left {left:?}");
+}
+
+/// Overlay-form unpacking case by case, without a registry: what each
+/// whiteout, opaque marker and replacement becomes in the layer directory.
+#[test]
+fn overlay_form_case_by_case() {
+    use arca_image::unpack::{apply_layer, UnpackOptions, WhiteoutMode};
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: overlay-form unpacking needs root (0:0 device nodes, trusted.* xattrs)");
+        return;
+    }
+    let options = UnpackOptions { whiteouts: WhiteoutMode::Overlay, reproducible: true, ..UnpackOptions::default() };
+    let unpack = |entries: Vec<TarEntry>, options: &UnpackOptions| {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = Layer::plain(entries).tar_bytes();
+        let result = apply_layer(tar.as_slice(), dir.path(), "sha256:case", options).map(|_| ());
+        (dir, result)
+    };
+    let is_whiteout = |path: &Path| {
+        std::fs::symlink_metadata(path).is_ok_and(|m| {
+            std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type())
+                && std::os::unix::fs::MetadataExt::rdev(&m) == 0
+        })
+    };
+    let opaque = |path: &Path| arca_e2e::tree::xattrs(path).get("trusted.overlay.opaque") == Some(&b"y".to_vec());
+
+    // A whiteout becomes a 0:0 device, with its missing parent made (0755, mtime 0).
+    let (d, r) = unpack(vec![TarEntry::whiteout("a/b/gone")], &options);
+    r.unwrap();
+    assert!(is_whiteout(&d.path().join("a/b/gone")));
+    let parent = std::fs::metadata(d.path().join("a/b")).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&parent.permissions()) & 0o7777, 0o755);
+    assert_eq!(std::os::unix::fs::MetadataExt::mtime(&parent), 0);
+    assert_eq!(std::os::unix::fs::MetadataExt::mtime(&std::fs::metadata(d.path()).unwrap()), 0);
+    // A whiteout of the layer's own entry hides nothing.
+    let (d, r) = unpack(vec![file("x", "mine\n", 0o644), TarEntry::whiteout("x")], &options);
+    r.unwrap();
+    assert_eq!(std::fs::read_to_string(d.path().join("x")).unwrap(), "mine\n");
+    // An opaque marker before and after its directory's entry.
+    for entries in [
+        vec![TarEntry::opaque("o"), dir("o", 0o700)],
+        vec![dir("o", 0o700), TarEntry::opaque("o"), file("o/f", "f", 0o644)],
+    ] {
+        let (d, r) = unpack(entries, &options);
+        r.unwrap();
+        assert!(opaque(&d.path().join("o")));
+        let mode = std::fs::metadata(d.path().join("o")).unwrap().permissions();
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o7777, 0o700);
+    }
+    // The root itself can be opaque.
+    let (d, r) = unpack(vec![raw(".wh..wh..opq", REG, 0o644, "", &[])], &options);
+    r.unwrap();
+    assert!(opaque(d.path()));
+    // A directory replacing a file of the layer, or a whiteout, starts empty: opaque.
+    let (d, r) = unpack(vec![file("r", "file\n", 0o644), dir("r", 0o755)], &options);
+    r.unwrap();
+    assert!(opaque(&d.path().join("r")));
+    let (d, r) = unpack(vec![dir("plain", 0o755), file("plain/f", "f", 0o644)], &options);
+    r.unwrap();
+    assert!(!opaque(&d.path().join("plain")), "a fresh directory is not opaque");
+    // A real 0:0 character device would read as a whiteout: refused.
+    let allowed = UnpackOptions { allow_devices: true, ..options.clone() };
+    let (_, r) = unpack(vec![raw("dev0", tar::EntryType::Char, 0o600, "", &[])], &allowed);
+    assert!(r.unwrap_err().to_string().contains("whiteout"));
+    // In the default form nothing of this is made.
+    let (d, r) = unpack(vec![TarEntry::whiteout("gone"), TarEntry::opaque("o")], &UnpackOptions::default());
+    r.unwrap();
+    assert!(std::fs::read_dir(d.path()).unwrap().next().is_none());
+}
