@@ -6,7 +6,7 @@ set -euo pipefail
 apt_packages=(
   build-essential pkg-config ca-certificates
   qemu-system-x86 ovmf cryptsetup-bin
-  python3-pip hyperfine
+  python3-pip hyperfine time
   docker-registry skopeo umoci apache2-utils gnupg zstd openssl curl
   erofs-utils
 )

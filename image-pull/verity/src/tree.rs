@@ -29,6 +29,9 @@ const MAX_DIGEST_LEN: usize = 64;
 /// Data read and hashed by one worker at a time.
 const CHUNK_BYTES: u64 = 1 << 20;
 
+/// Chunks in flight per worker (see `hash_leaves`).
+const WINDOW_PER_THREAD: u64 = 64;
+
 /// Below this much data the leaves are hashed on the calling thread: starting
 /// threads would cost more than it saves.
 const PARALLEL_MIN_BYTES: u64 = 4 << 20;
@@ -308,7 +311,10 @@ pub(crate) fn hash_leaves(
         done: std::collections::BTreeMap<u64, Result<Vec<u8>>>,
         abort: bool,
     }
-    let window = 4 * threads as u64;
+    // Chunks a worker may run ahead of the consumer. Generous, so that a
+    // worker descheduled on a busy machine does not stall the others
+    // (each chunk in flight costs only its digests: 8 KiB for SHA-256).
+    let window = WINDOW_PER_THREAD * threads as u64;
     let state = Mutex::new(State { next_take: 0, next_consume: 0, done: Default::default(), abort: false });
     let ready = Condvar::new();
     let lock = || state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
