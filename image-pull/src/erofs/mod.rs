@@ -155,9 +155,9 @@ async fn build_in(
         };
         layers.push(layer);
     }
-    if options.flatten {
+    if let (true, Some(flat)) = (options.flatten, layers.first_mut()) {
         let diff_ids = image.config.rootfs().diff_ids();
-        layers[0].merged = image
+        flat.merged = image
             .manifest
             .layers()
             .iter()
