@@ -6,8 +6,9 @@ set -euo pipefail
 apt_packages=(
   build-essential pkg-config ca-certificates
   qemu-system-x86 ovmf cryptsetup-bin
-  python3-pip hyperfine
+  python3-pip hyperfine time
   docker-registry skopeo umoci apache2-utils gnupg zstd openssl curl
+  erofs-utils
 )
 # sev-snp-measure is pinned: the SNP vectors were made with 0.0.13 and its
 # VMSA model changed between releases.
