@@ -29,16 +29,17 @@ data=$work/data.img
 head -c $((size_mib << 20)) /dev/urandom >"$data"
 cat "$data" >/dev/null # both tools read it from the page cache
 
-# run_once OUT TOOL...: runs the tool once, appends "wall_ms peak_rss_kib" to OUT.
+# run_once OUT TOOL...: runs the tool once, appends "wall_us peak_rss_kib cpu_s" to OUT.
 run_once() {
   local out=$1
   shift
   rm -f "$work/hash.img"
   local start end
   start=$(date +%s%N)
-  /usr/bin/time -f '%M' -o "$work/rss" "$@" "$data" "$work/hash.img" --salt="$salt" --uuid="$uuid" >"$work/stdout"
+  /usr/bin/time -f '%M %U %S' -o "$work/rss" "$@" "$data" "$work/hash.img" --salt="$salt" --uuid="$uuid" >"$work/stdout"
   end=$(date +%s%N)
-  echo "$(((end - start) / 1000)) $(cat "$work/rss")" >>"$out"
+  read -r rss user sys <"$work/rss"
+  echo "$(((end - start) / 1000)) $rss $(python3 -c "print($user + $sys)")" >>"$out"
 }
 root_of() { awk -F'\t' '/^Root hash:/ {print $2}' "$work/stdout"; }
 
@@ -59,16 +60,19 @@ for ((r = 0; r < rounds; r++)); do
   run_once "$work/vs" "$veritysetup" format
 done
 
-python3 - "$work/arca" "$work/vs" "$size_mib" "$target_ratio" "$(nproc)" <<'PY'
+# The CPU time (user + system) is printed too: on a machine whose cores are
+# busy with other work, wall time no longer shows what a second core gives.
+python3 - "$work/arca" "$work/vs" "$size_mib" "$target_ratio" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
 import statistics, sys
 def load(path):
-    rows = [tuple(map(int, line.split())) for line in open(path)]
-    return statistics.median(r[0] for r in rows) / 1e3, max(r[1] for r in rows)
-(a_ms, a_rss), (v_ms, v_rss) = load(sys.argv[1]), load(sys.argv[2])
-size, target, cores = int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+    rows = [line.split() for line in open(path)]
+    return (statistics.median(int(r[0]) for r in rows) / 1e3, max(int(r[1]) for r in rows),
+            statistics.median(float(r[2]) for r in rows))
+(a_ms, a_rss, a_cpu), (v_ms, v_rss, v_cpu) = load(sys.argv[1]), load(sys.argv[2])
+size, target, cores, loadavg = int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
 ratio = v_ms / a_ms
-print(f"verity format of {size} MiB ({cores} cores), whole process, median of alternating rounds:")
-print(f"  arca image verity format  {a_ms:8.1f} ms  {size / a_ms * 1e3:7.0f} MiB/s  peak RSS {a_rss / 1024:6.1f} MiB")
-print(f"  veritysetup format        {v_ms:8.1f} ms  {size / v_ms * 1e3:7.0f} MiB/s  peak RSS {v_rss / 1024:6.1f} MiB")
-print(f"  ratio {ratio:.2f}x; target >= {target}x: {'met' if ratio >= target else 'NOT met'}")
+print(f"verity format of {size} MiB ({cores} cores, load average {loadavg}), whole process, median of alternating rounds:")
+for name, ms, cpu, rss in (("arca image verity format", a_ms, a_cpu, a_rss), ("veritysetup format", v_ms, v_cpu, v_rss)):
+    print(f"  {name:25} {ms:8.1f} ms  {size / ms * 1e3:6.0f} MiB/s  CPU {cpu:5.2f} s  peak RSS {rss / 1024:5.1f} MiB")
+print(f"  ratio {ratio:.2f}x (CPU time {v_cpu / a_cpu:.2f}x); target >= {target}x: {'met' if ratio >= target else 'NOT met'}")
 PY
