@@ -22,4 +22,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A device-mapper command failed (device-mapper exists only in a
+    /// Linux kernel built with it: not on every host).
+    #[error("device-mapper {operation} of {name:?} failed: {source}")]
+    DeviceMapper {
+        /// The command (create, load table, resume, remove).
+        operation: &'static str,
+        /// The device's name.
+        name: String,
+        /// What the kernel said.
+        #[source]
+        source: std::io::Error,
+    },
 }

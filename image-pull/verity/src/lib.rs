@@ -10,13 +10,20 @@
 //!
 //! - [`VerityParams`] and [`HashAlgorithm`]: the parameters of a tree, as
 //!   `veritysetup` names them.
+//! - [`table`]: the kernel's `verity` table line, Kata's
+//!   `kernel_verity_params` and its `dm-mod.create=` command line.
+//! - `dm` (Linux): open and close a dm-verity device through the
+//!   device-mapper ioctls, as `veritysetup open|close` do.
 //!
 //! This is a crate of its own, not a module of `arca-image`, because the
 //! guest agent and the rootfs image builder need verity without the
 //! registry, HTTP and crypto stack of the image pull.
 
+#[cfg(target_os = "linux")]
+pub mod dm;
 pub mod error;
 pub mod params;
+pub mod table;
 
 pub use error::Error;
 pub use params::{HashAlgorithm, VerityParams};
