@@ -85,6 +85,22 @@ if [ ! -f "$modules/.complete" ]; then
   rm -rf "$tmp"
 fi
 
+# Its uncompressed vmlinux (the bzImage's XZ payload): QEMU boots it through
+# PVH, skipping the slow in-guest decompression under TCG (2 s instead of 6 s).
+vmlinux=$kernel_cache/vmlinux-6.1.0-57-amd64
+if [ -f "$kernel" ] && [ ! -f "$vmlinux" ]; then
+  echo "deps: extracting vmlinux from vmlinuz-6.1.0-57-amd64"
+  python3 - "$kernel" "$vmlinux.tmp" <<'PY'
+import lzma, sys
+image = open(sys.argv[1], "rb").read()
+start = image.find(b"\xfd7zXZ\x00")
+if start < 0:
+    sys.exit("no XZ payload in " + sys.argv[1])
+open(sys.argv[2], "wb").write(lzma.LZMADecompressor().decompress(image[start:]))
+PY
+  mv "$vmlinux.tmp" "$vmlinux"
+fi
+
 if ! command -v cargo >/dev/null; then
   echo "deps: cargo is missing; install the Rust toolchain (rustup) first" >&2
   exit 1

@@ -13,6 +13,8 @@ use arca_image::progress::Progress;
 use arca_image::{Platform, PullOptions, RegistryClient, RegistryOptions};
 use clap::{Args, Subcommand};
 
+mod verity_dm;
+
 /// Exit code when the pull or inspection failed.
 const EXIT_FAILED: u8 = 1;
 
@@ -50,6 +52,9 @@ enum ImageCommand {
         #[arg(long, default_value_t = arca_image::pull::DEFAULT_PARALLEL_DOWNLOADS)]
         parallel: usize,
     },
+    /// dm-verity devices: open and close, as veritysetup does.
+    #[command(subcommand)]
+    Verity(verity_dm::DmCommand),
     /// Print an image's manifest and config as JSON.
     Inspect {
         /// The image, `host[:port]/repository[:tag][@digest]`.
@@ -117,6 +122,7 @@ pub fn run(args: ImageArgs) -> ExitCode {
                 pull(&reference, &dest, &registry, &signatures, &decryption_keys, store, parallel).await
             }
             ImageCommand::Inspect { reference, registry } => inspect(&reference, &registry).await,
+            ImageCommand::Verity(command) => verity_dm::run(command),
         }
     });
     match result {
