@@ -58,12 +58,11 @@ fn build_layer(work: &Path) -> (PathBuf, u64, String, Vec<(String, Vec<u8>)>) {
         .arg(&src));
     let size = std::fs::metadata(&image).unwrap().len();
     assert_eq!(size % BLOCK as u64, 0, "mkfs.erofs writes whole blocks");
-    let out = run(Command::new("veritysetup")
-        .arg("format")
-        .arg(&image)
+    // The tree appended at the end of the image, superblock first, by Arca.
+    let out = run(Command::new(arca_binary())
+        .args(["image", "verity", "format"])
         .arg(&image)
         .arg(format!("--hash-offset={size}"))
-        .arg(format!("--data-blocks={}", size / BLOCK as u64))
         .arg(format!("--salt={SALT}")));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let root = stdout
@@ -75,9 +74,9 @@ fn build_layer(work: &Path) -> (PathBuf, u64, String, Vec<(String, Vec<u8>)>) {
 }
 
 fn guest_script(size: u64, root: &str) -> String {
-    let blocks = size / BLOCK as u64;
+    // The parameters come from the superblock on the device, as with `veritysetup open`.
     let mut script = format!(
-        r#"if arca image verity open /dev/vda layer /dev/vda {root} --hash-offset {size} --data-blocks {blocks} --salt {SALT}; then echo OPENED; else echo "OPEN-FAILED rc=$?"; fi
+        r#"if arca image verity open /dev/vda layer /dev/vda {root} --hash-offset {size}; then echo OPENED; else echo "OPEN-FAILED rc=$?"; fi
 mkdir -p /mnt/layer
 mount -t erofs -o ro /dev/mapper/layer /mnt/layer || echo MOUNT-FAILED
 cat /sys/block/dm-0/dm/name /sys/block/dm-0/ro 2>/dev/null | sed 's/^/DM /'
@@ -111,10 +110,7 @@ fn sums(run: &GuestRun) -> Vec<(String, String)> {
 #[test]
 fn erofs_layer_on_dm_verity_reads_back_and_corruption_is_eio() {
     let Some(kernel) = GuestKernel::debian() else { return };
-    if !require_tools(
-        "the dm-verity guest test",
-        &["qemu-system-x86_64", "mkfs.erofs", "veritysetup", "busybox", "cpio"],
-    ) {
+    if !require_tools("the dm-verity guest test", &["qemu-system-x86_64", "mkfs.erofs", "busybox", "cpio"]) {
         return;
     }
     let work = tempfile::tempdir().unwrap();

@@ -13,6 +13,7 @@ use arca_image::progress::Progress;
 use arca_image::{Platform, PullOptions, RegistryClient, RegistryOptions};
 use clap::{Args, Subcommand};
 
+mod verity;
 mod verity_dm;
 
 /// Exit code when the pull or inspection failed.
@@ -52,9 +53,6 @@ enum ImageCommand {
         #[arg(long, default_value_t = arca_image::pull::DEFAULT_PARALLEL_DOWNLOADS)]
         parallel: usize,
     },
-    /// dm-verity devices: open and close, as veritysetup does.
-    #[command(subcommand)]
-    Verity(verity_dm::DmCommand),
     /// Print an image's manifest and config as JSON.
     Inspect {
         /// The image, `host[:port]/repository[:tag][@digest]`.
@@ -62,6 +60,8 @@ enum ImageCommand {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Build and check dm-verity hash trees (`veritysetup` compatible).
+    Verity(verity::VerityArgs),
 }
 
 /// How to reach the registry.
@@ -122,7 +122,7 @@ pub fn run(args: ImageArgs) -> ExitCode {
                 pull(&reference, &dest, &registry, &signatures, &decryption_keys, store, parallel).await
             }
             ImageCommand::Inspect { reference, registry } => inspect(&reference, &registry).await,
-            ImageCommand::Verity(command) => verity_dm::run(command),
+            ImageCommand::Verity(args) => verity::run(args),
         }
     });
     match result {
