@@ -10,6 +10,8 @@ use std::process::Command;
 
 use arca_e2e::guest::{Guest, GuestKernel, GuestRun, Initramfs};
 use arca_e2e::{arca_binary, require_tools, run};
+use arca_verity::table::{self, KernelVerityParams};
+use arca_verity::VerityParams;
 use sha2::{Digest, Sha256};
 
 const BLOCK: usize = 4096;
@@ -73,58 +75,102 @@ fn build_layer(work: &Path) -> (PathBuf, u64, String, Vec<(String, Vec<u8>)>) {
     (image, size, root, files)
 }
 
-fn guest_script(size: u64, root: &str) -> String {
-    // The parameters come from the superblock on the device, as with `veritysetup open`.
-    let mut script = format!(
-        r#"if arca image verity open /dev/vda layer /dev/vda {root} --hash-offset {size}; then echo OPENED; else echo "OPEN-FAILED rc=$?"; fi
-mkdir -p /mnt/layer
-mount -t erofs -o ro /dev/mapper/layer /mnt/layer || echo MOUNT-FAILED
-cat /sys/block/dm-0/dm/name /sys/block/dm-0/ro 2>/dev/null | sed 's/^/DM /'
-"#
-    );
-    for file in FILES {
-        script.push_str(&format!(
-            "if out=$(sha256sum /mnt/layer/{file} 2>&1); then echo \"SUM $out\"; else echo \"READ-FAILED {file}: $out\"; fi\n"
-        ));
-    }
-    script.push_str(
-        r#"dmesg | grep -i verity | sed 's/^/KLOG /'
-umount /mnt/layer
-if arca image verity close layer; then echo CLOSED; else echo "CLOSE-FAILED rc=$?"; fi
+fn guest_script(size: u64, root: &str, kata: &KernelVerityParams) -> String {
+    let files = FILES.join(" ");
+    // The appended layer: parameters from the superblock on the device, as with `veritysetup open`.
+    // The Kata layout: data and tree on two devices, no superblock, parameters from `kernel_verity_params`.
+    format!(
+        r#"export DM_DISABLE_UDEV=1
+check() {{
+  mkdir -p /mnt/$1
+  mount -t erofs -o ro /dev/mapper/$1 /mnt/$1 || echo "MOUNT-FAILED $1"
+  for f in {files}; do
+    if out=$(sha256sum /mnt/$1/$f 2>&1); then echo "SUM $1 $out"; else echo "READ-FAILED $1 $f: $out"; fi
+  done
+  echo "TABLE $1 $(dmsetup table $1)"
+  umount /mnt/$1
+  if arca image verity close $1; then echo "CLOSED $1"; else echo "CLOSE-FAILED $1 rc=$?"; fi
+}}
+echo "DEV vda $(cat /sys/block/vda/dev)"
+if arca image verity open /dev/vda layer /dev/vda {root} --hash-offset {size}; then echo "OPENED layer"; fi
+for d in /sys/block/dm-*; do echo "DM $(cat $d/dm/name) ro=$(cat $d/ro)"; done
+check layer
+if arca image verity open /dev/vdb rootfs /dev/vdc {kroot} --no-superblock --data-blocks {blocks} --data-block-size {dbs} --hash-block-size {hbs} --salt {salt}; then echo "OPENED rootfs"; fi
+check rootfs
+dmesg | grep -i verity | sed 's/^/KLOG /'
 "#,
-    );
-    script
+        kroot = hex::encode(&kata.root_hash),
+        blocks = kata.data_blocks,
+        dbs = kata.data_block_size,
+        hbs = kata.hash_block_size,
+        salt = hex::encode(&kata.salt),
+    )
 }
 
-/// The guest's `SUM <hex>  /mnt/layer/<file>` lines as (file, hex).
-fn sums(run: &GuestRun) -> Vec<(String, String)> {
-    run.lines_with("SUM ")
+/// The guest's `SUM <device> <hex>  /mnt/<device>/<file>` lines for `device` as (file, hex).
+fn sums(run: &GuestRun, device: &str) -> Vec<(String, String)> {
+    run.lines_with(&format!("SUM {device} "))
         .into_iter()
         .filter_map(|l| {
             let (hash, path) = l.split_once("  ")?;
-            Some((path.trim_start_matches("/mnt/layer/").to_owned(), hash.to_owned()))
+            Some((path.trim_start_matches(&format!("/mnt/{device}/")).to_owned(), hash.to_owned()))
         })
         .collect()
+}
+
+/// Kata's rootfs layout for the same data: the tree in a file of its own,
+/// no superblock; returns the tree file and Kata's `kernel_verity_params`.
+fn kata_layout(work: &Path, data: &Path, size: u64) -> (PathBuf, KernelVerityParams) {
+    let hash = work.join("rootfs.hash");
+    let out = run(Command::new(arca_binary()).args(["image", "verity", "format"]).arg(data).arg(&hash).args([
+        "--no-superblock",
+        &format!("--data-blocks={}", size / BLOCK as u64),
+        &format!("--salt={SALT}"),
+    ]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let root = stdout.lines().find_map(|l| l.strip_prefix("Root hash:")).expect("root hash printed").trim();
+    let value = format!(
+        "root_hash={root},salt={SALT},data_blocks={},data_block_size=4096,hash_block_size=4096",
+        size / BLOCK as u64
+    );
+    (hash, KernelVerityParams::parse(&value).expect("Kata's kernel_verity_params"))
+}
+
+/// The table the kernel reports for `device` (`dmsetup table`) is the one
+/// `table_line` writes, with the devices as the kernel names them.
+fn assert_table(run: &GuestRun, device: &str, params: &VerityParams, root: &[u8]) {
+    let reported = run.lines_with(&format!("TABLE {device} "));
+    let line = reported.first().unwrap_or_else(|| panic!("no table for {device}:\n{}", run.console));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert!(fields.len() > 5, "table {line:?}");
+    assert_eq!(line.trim(), table::table_line(params, root, fields[4], fields[5]), "kernel's table for {device}");
 }
 
 #[test]
 fn erofs_layer_on_dm_verity_reads_back_and_corruption_is_eio() {
     let Some(kernel) = GuestKernel::debian() else { return };
-    if !require_tools("the dm-verity guest test", &["qemu-system-x86_64", "mkfs.erofs", "busybox", "cpio"]) {
+    if !require_tools("the dm-verity guest test", &["qemu-system-x86_64", "mkfs.erofs", "busybox", "cpio", "dmsetup"]) {
         return;
     }
     let work = tempfile::tempdir().unwrap();
     let (image, size, root, files) = build_layer(work.path());
+    let layer_params = arca_verity::read_superblock(&image, size).expect("superblock after the image");
+    let root_bytes = hex::decode(&root).unwrap();
+    let (kata_hash, kata) = kata_layout(work.path(), &image, size);
+    assert_eq!(kata.root_hash, root_bytes, "same data and salt, same root, superblock or not");
 
     let mut initramfs = Initramfs::new(work.path(), &kernel);
     initramfs
         .modules(&kernel, &["virtio_pci", "virtio_blk", "dm-verity", "crc32c_generic", "erofs"])
         .binary(arca_binary(), "/bin/arca")
-        .init(&guest_script(size, &root));
+        .binary(Path::new("/usr/sbin/dmsetup"), "/bin/dmsetup")
+        .init(&guest_script(size, &root, &kata));
     let initrd = initramfs.build(&work.path().join("initramfs.cpio"));
+    let want: Vec<(String, String)> =
+        files.iter().map(|(name, bytes)| (name.clone(), hex::encode(Sha256::digest(bytes)))).collect();
 
-    // 1. Intact image: every file reads back equal.
-    let intact = Guest::new(&kernel, &initrd).drive(&image, true).run();
+    // 1. Intact image: every file reads back equal, through both layouts.
+    let intact = Guest::new(&kernel, &initrd).drive(&image, true).drive(&image, true).drive(&kata_hash, true).run();
     eprintln!(
         "guest (intact): /init at {:?} s guest uptime, {:.1} s wall",
         intact.boot_uptime,
@@ -133,12 +179,22 @@ fn erofs_layer_on_dm_verity_reads_back_and_corruption_is_eio() {
     let console = &intact.console;
     assert!(intact.finished(), "guest did not finish:\n{console}");
     assert!(intact.lines_with("MOD-FAIL").is_empty(), "modules failed to load:\n{console}");
-    assert!(console.contains("OPENED"), "open failed:\n{console}");
-    assert_eq!(intact.lines_with("DM "), ["layer", "1"], "dm-0 is the read-only layer:\n{console}");
-    let want: Vec<(String, String)> =
-        files.iter().map(|(name, bytes)| (name.clone(), hex::encode(Sha256::digest(bytes)))).collect();
-    assert_eq!(sums(&intact), want, "guest read different files:\n{console}");
-    assert!(console.contains("CLOSED"), "close failed:\n{console}");
+    assert_eq!(intact.lines_with("OPENED "), ["layer", "rootfs"], "open failed:\n{console}");
+    assert_eq!(intact.lines_with("DM "), ["layer ro=1"], "one read-only device:\n{console}");
+    assert!(intact.lines_with("READ-FAILED ").is_empty(), "reads failed:\n{console}");
+    assert_eq!(sums(&intact, "layer"), want, "guest read different files:\n{console}");
+    assert_eq!(sums(&intact, "rootfs"), want, "guest read different files (Kata layout):\n{console}");
+    assert_table(&intact, "layer", &layer_params, &root_bytes);
+    assert_table(&intact, "rootfs", &kata.params(), &kata.root_hash);
+    let vda = intact.lines_with("DEV vda ");
+    assert!(
+        intact
+            .lines_with("TABLE layer ")
+            .iter()
+            .all(|t| t.split_whitespace().nth(4) == vda.first().map(String::as_str)),
+        "the layer's data device is vda ({vda:?}):\n{console}"
+    );
+    assert_eq!(intact.lines_with("CLOSED "), ["layer", "rootfs"], "close failed:\n{console}");
 
     // 2. One data block of big.bin flipped on the host: that read fails with
     // EIO, the kernel names the block, the other files still read back.
@@ -156,7 +212,7 @@ fn erofs_layer_on_dm_verity_reads_back_and_corruption_is_eio() {
     let corrupt = work.path().join("layer-corrupt.erofs");
     std::fs::write(&corrupt, &bytes).unwrap();
 
-    let damaged = Guest::new(&kernel, &initrd).drive(&corrupt, true).run();
+    let damaged = Guest::new(&kernel, &initrd).drive(&corrupt, true).drive(&image, true).drive(&kata_hash, true).run();
     eprintln!(
         "guest (corrupt block {block}): /init at {:?} s guest uptime, {:.1} s wall",
         damaged.boot_uptime,
@@ -167,16 +223,17 @@ fn erofs_layer_on_dm_verity_reads_back_and_corruption_is_eio() {
     let failed = damaged.lines_with("READ-FAILED ");
     assert_eq!(failed.len(), 1, "exactly big.bin fails:\n{console}");
     assert!(
-        failed[0].starts_with("big.bin:") && failed[0].contains("Input/output error"),
+        failed[0].starts_with("layer big.bin:") && failed[0].contains("Input/output error"),
         "big.bin fails with EIO: {:?}\n{console}",
         failed[0]
     );
     let others: Vec<(String, String)> = want.iter().filter(|(name, _)| name != "big.bin").cloned().collect();
-    assert_eq!(sums(&damaged), others, "untouched files still read back:\n{console}");
+    assert_eq!(sums(&damaged, "layer"), others, "untouched files still read back:\n{console}");
+    assert_eq!(sums(&damaged, "rootfs"), want, "the intact copy still reads back:\n{console}");
     let named = format!("data block {block} is corrupted");
     assert!(
         damaged.lines_with("KLOG ").iter().any(|l| l.contains(&named)),
         "kernel log names block {block}:\n{console}"
     );
-    assert!(console.contains("CLOSED"), "close failed:\n{console}");
+    assert_eq!(damaged.lines_with("CLOSED "), ["layer", "rootfs"], "close failed:\n{console}");
 }
