@@ -61,7 +61,7 @@ pub enum Error {
     },
     /// A device-mapper command failed (device-mapper exists only in a
     /// Linux kernel built with it: not on every host).
-    #[error("device-mapper {operation} of {name:?} failed: {source}")]
+    #[error("device-mapper {operation} of {name:?} failed")]
     DeviceMapper {
         /// The command (create, load table, resume, remove).
         operation: &'static str,
