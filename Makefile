@@ -49,12 +49,14 @@ demo: deps
 ## bench: verification speed (ours beside dcap-qvl in the same run), policy
 ## evaluation, KBS load (full RCAR + resource GET at 1, 16, 64 clients), and
 ## `arca measure snp` beside sev-snp-measure (whole process, same inputs),
-## and `arca image pull` beside skopeo copy + umoci unpack (~500 MiB image).
+## `arca image pull` beside skopeo copy + umoci unpack (~500 MiB image), and
+## `arca image verity format` beside `veritysetup format` (1 GiB image).
 bench: deps
 	$(CARGO) bench -p arca-verifier -p arca-kbs -p arca-measure
 	$(CARGO) build --release -p arca-cli
 	@scripts/bench-measure.sh "$(CARGO_TARGET_DIR)/release/arca"
 	@scripts/bench-image.sh "$(CARGO_TARGET_DIR)/release/arca"
+	@scripts/bench-verity.sh "$(CARGO_TARGET_DIR)/release/arca"
 
 ## fuzz: run each fuzz target briefly (needs cargo-fuzz and a nightly toolchain).
 fuzz:

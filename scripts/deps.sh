@@ -6,7 +6,7 @@ set -euo pipefail
 apt_packages=(
   build-essential pkg-config ca-certificates
   qemu-system-x86 ovmf cryptsetup-bin erofs-utils busybox-static cpio
-  python3-pip hyperfine
+  python3-pip hyperfine time
   docker-registry skopeo umoci apache2-utils gnupg zstd openssl curl
 )
 # sev-snp-measure is pinned: the SNP vectors were made with 0.0.13 and its

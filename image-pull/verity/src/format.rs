@@ -8,6 +8,9 @@ use crate::superblock::{self, SUPERBLOCK_LEN};
 use crate::tree::{hash_leaves, FileSink, Geometry, TreeBuilder};
 use crate::{Error, HashAlgorithm, Result, VerityParams};
 
+/// Largest I/O block `veritysetup` rewrites around the superblock.
+const SUPERBLOCK_IO_BLOCK: u32 = 4096;
+
 /// Salt length `veritysetup` picks when none is given.
 pub const DEFAULT_SALT_LEN: usize = 32;
 
@@ -142,13 +145,6 @@ pub fn format(data: &Path, hash: &Path, options: &FormatOptions) -> Result<Forma
         }
     }
 
-    if params.superblock {
-        let mut head = superblock::encode(&params)?.to_vec();
-        let tree_at = geometry.tree_start * hbs;
-        head.resize((tree_at - params.hash_offset).max(SUPERBLOCK_LEN as u64) as usize, 0);
-        hash_file.write_all_at(&head, params.hash_offset).map_err(hash_io)?;
-    }
-
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         n => n,
@@ -158,9 +154,28 @@ pub fn format(data: &Path, hash: &Path, options: &FormatOptions) -> Result<Forma
     hash_leaves(&data_file, &data_name, &params, threads, |digests| builder.push_leaves(digests))?;
     let (root_hash, mut sink) = builder.finish()?;
     sink.flush()?;
+    if params.superblock {
+        write_superblock(&hash_file, &params).map_err(hash_io)?;
+    }
     hash_file.sync_all().map_err(hash_io)?;
     tracing::debug!(data = %data_name, hash = %hash_name, data_blocks, hash_blocks = geometry.hash_blocks(), root = %hex::encode(&root_hash), "verity tree formatted");
     Ok(Formatted { params, root_hash })
+}
+
+/// Writes the 512-byte superblock at `hash_offset`. `veritysetup` writes it
+/// through a read-modify-write of whole I/O blocks (the hash block size, at
+/// most 4096 bytes), so a shorter file grows to the end of that block while
+/// existing bytes around the superblock (the data, when the tree is
+/// appended to it) stay; the same is done here so the files are identical.
+fn write_superblock(file: &File, params: &VerityParams) -> std::io::Result<()> {
+    let sb = superblock::encode(params).map_err(std::io::Error::other)?;
+    file.write_all_at(&sb, params.hash_offset)?;
+    let io_block = u64::from(params.hash_block_size.min(SUPERBLOCK_IO_BLOCK));
+    let end = (params.hash_offset + SUPERBLOCK_LEN as u64).next_multiple_of(io_block);
+    if file.metadata()?.len() < end {
+        file.set_len(end)?;
+    }
+    Ok(())
 }
 
 fn random_bytes(len: usize) -> Result<Vec<u8>> {

@@ -57,7 +57,12 @@ impl<'a> Tree<'a> {
         if data_len < data_end {
             return Err(Error::Truncated { path: data_name, expected: data_end, found: data_len });
         }
-        let hash_end = geometry.end_block() * u64::from(params.hash_block_size);
+        // The superblock's I/O block past its 512 bytes is not needed.
+        let hash_end = match geometry.hash_blocks() {
+            0 if params.superblock => params.hash_offset + crate::superblock::SUPERBLOCK_LEN as u64,
+            0 => 0,
+            _ => geometry.end_block() * u64::from(params.hash_block_size),
+        };
         if hash_len < hash_end {
             return Err(Error::Truncated { path: hash_name, expected: hash_end, found: hash_len });
         }
@@ -259,4 +264,162 @@ pub fn verify_block(data: &Path, hash: &Path, params: &VerityParams, root_hash: 
         return Err(tree.corrupt_data(block, &digest, expected, &format!("hash level 0 block {leaf}")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{format, FormatOptions, HashAlgorithm};
+
+    fn data(len: usize, seed: u8) -> Vec<u8> {
+        (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8).collect()
+    }
+
+    fn small_options(hash: HashAlgorithm) -> FormatOptions {
+        FormatOptions {
+            hash,
+            data_block_size: 512,
+            hash_block_size: 512,
+            salt: Some(vec![7; 5]),
+            uuid: Some([1; 16]),
+            threads: 1,
+            ..FormatOptions::default()
+        }
+    }
+
+    fn formatted(dir: &Path, bytes: &[u8], options: &FormatOptions) -> (PathBuf, PathBuf, crate::Formatted) {
+        let (d, h) = (dir.join("data"), dir.join("hash"));
+        std::fs::write(&d, bytes).unwrap();
+        let _ = std::fs::remove_file(&h);
+        let f = format(&d, &h, options).unwrap();
+        (d, h, f)
+    }
+
+    #[test]
+    fn parallel_and_serial_trees_are_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        // More than the parallel threshold, with a partial last chunk.
+        let bytes = data((9 << 20) + 3 * 512, 3);
+        let serial = FormatOptions { threads: 1, ..small_options(HashAlgorithm::Sha256) };
+        let (d, h, one) = formatted(dir.path(), &bytes, &serial);
+        let serial_tree = std::fs::read(&h).unwrap();
+        for threads in [2, 3, 8] {
+            std::fs::remove_file(&h).unwrap();
+            let many = format(&d, &h, &FormatOptions { threads, ..serial.clone() }).unwrap();
+            assert_eq!(many, one);
+            assert_eq!(std::fs::read(&h).unwrap(), serial_tree);
+        }
+        verify(&d, &h, &one.params, &one.root_hash).unwrap();
+        // A flip late in the data is found by the parallel check too.
+        let mut bad = bytes.clone();
+        bad[(9 << 20) + 700] ^= 1;
+        std::fs::write(&d, &bad).unwrap();
+        let err = verify(&d, &h, &one.params, &one.root_hash).unwrap_err();
+        assert!(
+            matches!(err, Error::Corrupt { area: Area::Data, block, .. } if block == ((9 << 20) + 700) / 512),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn one_block_images_have_no_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let (d, h, f) = formatted(dir.path(), &data(512, 1), &small_options(HashAlgorithm::Sha1));
+        assert_eq!(f.params.hash_blocks().unwrap(), 0);
+        assert_eq!(std::fs::metadata(&h).unwrap().len(), 512);
+        verify(&d, &h, &f.params, &f.root_hash).unwrap();
+        verify_block(&d, &h, &f.params, &f.root_hash, 0).unwrap();
+        let mut wrong = f.root_hash.clone();
+        wrong[0] ^= 1;
+        let err = verify(&d, &h, &f.params, &wrong).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { area: Area::Data, block: 0, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_root_hash_names_the_top_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let (d, h, f) = formatted(dir.path(), &data(512 * 300, 2), &small_options(HashAlgorithm::Sha256));
+        let mut wrong = f.root_hash.clone();
+        wrong[5] ^= 0x10;
+        let err = verify(&d, &h, &f.params, &wrong).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { area: Area::Hash, block: 0, level: Some(2), .. }), "{err}");
+        let err = verify_block(&d, &h, &f.params, &wrong, 17).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { area: Area::Hash, block: 0, level: Some(2), .. }), "{err}");
+        assert!(verify(&d, &h, &f.params, &f.root_hash[1..]).is_err());
+        assert!(verify_block(&d, &h, &f.params, &f.root_hash, 300).is_err());
+    }
+
+    #[test]
+    fn superblock_disagreeing_with_params_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (d, h, f) = formatted(dir.path(), &data(512 * 40, 2), &small_options(HashAlgorithm::Sha256));
+        let mut params = f.params.clone();
+        params.data_blocks = 39;
+        let err = verify(&d, &h, &params, &f.root_hash).unwrap_err();
+        assert!(matches!(err, Error::Superblock { field: "data_blocks", .. }), "{err}");
+        // A truncated hash file is refused before reading it.
+        let len = std::fs::metadata(&h).unwrap().len();
+        std::fs::File::options().write(true).open(&h).unwrap().set_len(len - 1).unwrap();
+        let err = verify(&d, &h, &f.params, &f.root_hash).unwrap_err();
+        assert!(matches!(err, Error::Truncated { .. }), "{err}");
+    }
+
+    /// Which hash level and index a byte of the hash file belongs to.
+    fn locate(params: &VerityParams, offset: u64) -> Option<(u32, u64)> {
+        let g = Geometry::new(params).unwrap();
+        let block = offset / u64::from(params.hash_block_size);
+        (0..g.levels()).find_map(|l| {
+            (g.level_start[l]..g.level_start[l] + g.level_blocks[l])
+                .contains(&block)
+                .then(|| (l as u32, block - g.level_start[l]))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// One flipped bit anywhere in the covered data or in the tree fails
+        /// the check, which names exactly that block; `verify_block` of the
+        /// block concerned fails too.
+        #[test]
+        fn a_flipped_bit_is_named(
+            blocks in 2u64..600,
+            hash_index in 0usize..3,
+            in_data in any::<bool>(),
+            position in any::<u64>(),
+            bit in 0u8..8,
+        ) {
+            let hash = [HashAlgorithm::Sha256, HashAlgorithm::Sha1, HashAlgorithm::Sha512][hash_index];
+            let dir = tempfile::tempdir().unwrap();
+            let (d, h, f) = formatted(dir.path(), &data(blocks as usize * 512 + 100, blocks as u8), &small_options(hash));
+            let p = &f.params;
+            if in_data {
+                let at = position % (blocks * 512);
+                let mut bytes = std::fs::read(&d).unwrap();
+                bytes[at as usize] ^= 1 << bit;
+                std::fs::write(&d, bytes).unwrap();
+                let err = verify(&d, &h, p, &f.root_hash).unwrap_err();
+                let named = matches!(err, Error::Corrupt { area: Area::Data, block, level: None, .. } if block == at / 512);
+                prop_assert!(named, "{}", err);
+                prop_assert!(verify_block(&d, &h, p, &f.root_hash, at / 512).is_err());
+            } else {
+                let tree_start = Geometry::new(p).unwrap().tree_start * 512;
+                let len = std::fs::metadata(&h).unwrap().len();
+                let at = tree_start + position % (len - tree_start);
+                let mut bytes = std::fs::read(&h).unwrap();
+                bytes[at as usize] ^= 1 << bit;
+                std::fs::write(&h, bytes).unwrap();
+                let (level, index) = locate(p, at).unwrap();
+                let err = verify(&d, &h, p, &f.root_hash).unwrap_err();
+                let named = matches!(err, Error::Corrupt { area: Area::Hash, block, level: Some(l), .. } if block == index && l == level);
+                prop_assert!(named, "expected level {} block {}: {}", level, index, err);
+                let first_under = index << (Geometry::new(p).unwrap().per_block_bits * (level + 1));
+                prop_assert!(verify_block(&d, &h, p, &f.root_hash, first_under.min(blocks - 1)).is_err());
+            }
+        }
+    }
 }
