@@ -8,6 +8,7 @@ apt_packages=(
   qemu-system-x86 ovmf cryptsetup-bin erofs-utils busybox-static cpio
   python3-pip hyperfine time
   docker-registry skopeo umoci apache2-utils gnupg zstd openssl curl
+  erofs-utils
 )
 # sev-snp-measure is pinned: the SNP vectors were made with 0.0.13 and its
 # VMSA model changed between releases.

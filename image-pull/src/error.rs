@@ -81,6 +81,23 @@ pub enum Error {
     /// Registry credentials are unusable (never includes the secret).
     #[error("registry credentials: {0}")]
     Auth(String),
+    /// Building an EROFS image failed (mkfs.erofs, or what it wrote).
+    #[error("EROFS image of {image}: {reason}")]
+    Erofs {
+        /// The layer (or, flattened, manifest) digest it was built for.
+        image: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Building the dm-verity tree of an EROFS image failed.
+    #[error("verity tree of the EROFS image of {image}")]
+    Verity {
+        /// The layer (or, flattened, manifest) digest.
+        image: String,
+        /// What the verity crate said.
+        #[source]
+        source: arca_verity::Error,
+    },
 }
 
 impl Error {

@@ -11,11 +11,13 @@
 //! A pull goes: reference → manifest (platform chosen from an index) →
 //! signature policy → layers (download, verify, decrypt, decompress and
 //! unpack streamed together; blobs kept in a content-addressed [`store`]) →
-//! rootfs + runtime spec ([`mod@pull`]).
+//! rootfs + runtime spec ([`mod@pull`]). [`erofs`] turns the same pull into
+//! verity-protected EROFS images, one per layer or one for the image.
 
 pub mod auth;
 pub mod compression;
 pub mod decrypt;
+pub mod erofs;
 pub mod error;
 pub mod progress;
 pub mod pull;

@@ -85,6 +85,16 @@ pub async fn pull(
     dest: &Path,
     options: &PullOptions,
 ) -> Result<PullReport> {
+    pull_resolved(client, reference, dest, options).await.map(|(_, report)| report)
+}
+
+/// [`pull`], also returning what it resolved (for the record of an EROFS build).
+pub(crate) async fn pull_resolved(
+    client: &Arc<RegistryClient>,
+    reference: &Reference,
+    dest: &Path,
+    options: &PullOptions,
+) -> Result<(Arc<ResolvedImage>, PullReport)> {
     let rootfs = dest.join("rootfs");
     std::fs::create_dir_all(dest).map_err(|e| Error::io(format!("creating {}", dest.display()), e))?;
     let _dest_lock = lock_dest(dest)?;
@@ -94,12 +104,74 @@ pub async fn pull(
             std::io::ErrorKind::AlreadyExists.into(),
         ));
     }
+    let image = resolve_checked(client, reference, options).await?;
+    let partial = dest.join("rootfs.partial");
+    remove_tree(&partial).await;
+    std::fs::create_dir(&partial).map_err(|e| Error::io(format!("creating {}", partial.display()), e))?;
+    let targets = vec![partial.clone(); image.manifest.layers().len()];
+    let result = match apply_all(client, image, targets, dest, options).await {
+        Ok((image, report)) => finish(&image, &partial, &rootfs, dest).await.map(|()| (image, report)),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        remove_tree(&partial).await;
+    }
+    result
+}
+
+/// An image pulled with each layer unpacked into a directory of its own.
+pub(crate) struct LayerDirs {
+    /// What the pull resolved (manifest, config, digests).
+    pub image: Arc<ResolvedImage>,
+    /// `WORK/layer-<i>`, lowest layer first.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// Pulls `reference` as [`pull`] does (signature policy, decryption, every
+/// blob digest and diff id checked) but unpacks each layer into a directory
+/// of its own, `WORK/layer-<i>`, with `options.unpack` (for layers to stack
+/// with overlayfs: [`crate::unpack::WhiteoutMode::Overlay`]). The
+/// directories exist only once every layer checked out; on an error the
+/// caller removes WORK.
+pub(crate) async fn pull_layer_dirs(
+    client: &Arc<RegistryClient>,
+    reference: &Reference,
+    work: &Path,
+    options: &PullOptions,
+) -> Result<LayerDirs> {
+    std::fs::create_dir_all(work).map_err(|e| Error::io(format!("creating {}", work.display()), e))?;
+    let _lock = lock_dest(work)?;
+    let image = resolve_checked(client, reference, options).await?;
+    let count = image.manifest.layers().len();
+    let partial: Vec<PathBuf> = (0..count).map(|i| work.join(format!("layer-{i}.partial"))).collect();
+    for dir in &partial {
+        remove_tree(dir).await;
+        std::fs::create_dir(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    }
+    let (image, _) = apply_all(client, image, partial.clone(), work, options).await?;
+    let mut dirs = Vec::with_capacity(count);
+    for (i, from) in partial.iter().enumerate() {
+        let to = work.join(format!("layer-{i}"));
+        remove_tree(&to).await;
+        std::fs::rename(from, &to).map_err(|e| Error::io(format!("renaming to {}", to.display()), e))?;
+        dirs.push(to);
+    }
+    Ok(LayerDirs { image, dirs })
+}
+
+/// Resolves the image, checks it against the signature policy and that the
+/// config has a diff id per layer.
+async fn resolve_checked(
+    client: &Arc<RegistryClient>,
+    reference: &Reference,
+    options: &PullOptions,
+) -> Result<ResolvedImage> {
     let image = client.resolve(reference).await?;
     if let Some(policy) = &options.policy {
         policy.evaluate(reference, &image.top_digest, client.as_ref()).await?;
     }
-    let layers = image.manifest.layers().clone();
-    let diff_ids = image.config.rootfs().diff_ids().clone();
+    let layers = image.manifest.layers();
+    let diff_ids = image.config.rootfs().diff_ids();
     if diff_ids.len() != layers.len() {
         return Err(Error::Config(format!(
             "the manifest lists {} layers but the config {} diff ids",
@@ -115,46 +187,50 @@ pub async fn pull(
             total_bytes: layers.iter().map(|l| l.size()).sum(),
         },
     );
+    Ok(image)
+}
 
-    let partial = dest.join("rootfs.partial");
-    remove_tree(&partial).await;
-    std::fs::create_dir(&partial).map_err(|e| Error::io(format!("creating {}", partial.display()), e))?;
+/// Downloads every layer and applies layer `i` onto `targets[i]` (all the
+/// same directory for one rootfs), with a temporary blob store under `work`
+/// unless the options name one.
+async fn apply_all(
+    client: &Arc<RegistryClient>,
+    image: ResolvedImage,
+    targets: Vec<PathBuf>,
+    work: &Path,
+    options: &PullOptions,
+) -> Result<(Arc<ResolvedImage>, PullReport)> {
+    let layers = image.manifest.layers().clone();
+    let diff_ids = image.config.rootfs().diff_ids().clone();
     let (store, temp_store) = match &options.store {
         Some(dir) => (BlobStore::open(dir)?, None),
         None => {
-            let dir = dest.join(".blobs.partial");
+            let dir = work.join(".blobs.partial");
             (BlobStore::open(&dir)?, Some(dir))
         }
     };
-
     let pipeline = Pipeline {
         client: client.clone(),
         image: Arc::new(image),
         store,
-        rootfs: partial.clone(),
+        targets,
         options: options.clone(),
         counters: Arc::new(Counters::default()),
     };
     let result = pipeline.run(&layers, &diff_ids).await;
-    let result = match result {
-        Ok(()) => finish(&pipeline.image, &partial, &rootfs, dest).await,
-        Err(e) => Err(e),
-    };
     if let Some(dir) = temp_store {
         remove_tree(&dir).await;
     }
-    if let Err(e) = result {
-        remove_tree(&partial).await;
-        return Err(e);
-    }
+    result?;
     let c = &pipeline.counters;
-    Ok(PullReport {
+    let report = PullReport {
         manifest_digest: pipeline.image.manifest_digest.clone(),
         layers: layers.len(),
         layers_downloaded: c.downloaded.load(Ordering::Relaxed),
         layers_reused: c.reused.load(Ordering::Relaxed),
         bytes_downloaded: c.bytes.load(Ordering::Relaxed),
-    })
+    };
+    Ok((pipeline.image, report))
 }
 
 /// One pull at a time per destination: `DEST/.pull.lock`, held (flock)
@@ -213,7 +289,8 @@ struct Pipeline {
     client: Arc<RegistryClient>,
     image: Arc<ResolvedImage>,
     store: BlobStore,
-    rootfs: PathBuf,
+    /// Where each layer is applied (the one rootfs, or a directory per layer).
+    targets: Vec<PathBuf>,
     options: PullOptions,
     counters: Arc<Counters>,
 }
@@ -345,7 +422,7 @@ impl Pipeline {
         let media_type = layer.media_type().to_string();
         let digest = layer.digest().to_string();
         let diff_id = diff_id.to_owned();
-        let rootfs = self.rootfs.clone();
+        let rootfs = self.targets.get(index).cloned().ok_or_else(|| Error::Config("layer target missing".into()))?;
         let unpack = self.options.unpack.clone();
         let digest2 = digest.clone();
         let stats = tokio::task::spawn_blocking(move || {

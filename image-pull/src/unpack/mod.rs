@@ -4,7 +4,10 @@
 //! permitted, device nodes and fifos, with their modes (setuid and all),
 //! ownership, extended attributes and mtimes. Whiteouts (`.wh.<name>`) remove
 //! what lower layers put there, opaque markers (`.wh..wh..opq`) hide a
-//! directory's lower contents; neither is ever created itself.
+//! directory's lower contents; neither is ever created itself. With
+//! [`WhiteoutMode::Overlay`] a layer is unpacked into a directory of its own
+//! and keeps them in overlayfs form instead, to be one lower layer of an
+//! overlay mount (the EROFS layers of [`crate::erofs`]).
 //!
 //! Safety is the point: every path is resolved by the kernel inside the
 //! rootfs (module `root`), a `..` component is refused, and a layer can neither
@@ -68,6 +71,35 @@ pub struct UnpackOptions {
     pub max_xattr_size: usize,
     /// Largest PAX extension header of one entry, in bytes.
     pub max_pax_bytes: usize,
+    /// What whiteouts and opaque markers become: applied to the rootfs
+    /// (default), or kept in overlayfs form for a layer unpacked on its own.
+    pub whiteouts: WhiteoutMode,
+    /// Give directories no layer lists (the rootfs itself when it starts
+    /// empty, parents a layer leaves out) mode 0755 and mtime 0 rather than
+    /// the time of the unpack, so the same layers always give the same tree
+    /// (byte-identical EROFS images). A layer that lists them wins.
+    pub reproducible: bool,
+}
+
+/// What an unpack does with whiteouts (`.wh.<name>`) and opaque markers (`.wh..wh..opq`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WhiteoutMode {
+    /// Remove what lower layers put in the rootfs (one merged rootfs).
+    #[default]
+    Apply,
+    /// Unpack the layer into a directory of its own and record them as
+    /// overlayfs does, so the directory can be a lower layer of an overlay
+    /// mount: `dir/.wh.x` becomes the character device 0:0 `dir/x`, and
+    /// `dir/.wh..wh..opq` the xattr `trusted.overlay.opaque=y` on `dir`
+    /// (both need root). A directory that replaces something (a whiteout,
+    /// a file of the same layer) is marked opaque, as overlayfs marks it.
+    /// A real 0:0 character device in the layer is refused: it would read
+    /// as a whiteout. What a layer alone cannot say: an entry written
+    /// through a lower layer's symlinked directory lands in a real
+    /// directory of that name (which then hides the symlink), and a hard
+    /// link to a lower layer's file fails (its target is not there).
+    /// Image builders write neither.
+    Overlay,
 }
 
 impl Default for UnpackOptions {
@@ -80,9 +112,20 @@ impl Default for UnpackOptions {
             max_path_len: 4096,
             max_xattr_size: 64 << 10,
             max_pax_bytes: 1 << 20,
+            whiteouts: WhiteoutMode::Apply,
+            reproducible: false,
         }
     }
 }
+
+/// The xattr marking an overlayfs directory opaque.
+const OVERLAY_OPAQUE: &str = "trusted.overlay.opaque";
+
+/// The time of directories no layer lists ([`UnpackOptions::reproducible`]).
+const EPOCH: Timestamps = Timestamps {
+    last_access: Timespec { tv_sec: 0, tv_nsec: 0 },
+    last_modification: Timespec { tv_sec: 0, tv_nsec: 0 },
+};
 
 /// What a read error of the tar stream between members says.
 const AFTER: &str = "reading the layer after this entry";
@@ -127,6 +170,13 @@ pub fn apply_layer(
         dir_times: DirTimes::new(DIR_NAMES_CAP),
         buf: vec![0; 128 << 10],
     };
+    if options.reproducible && root::list(unpacker.root.fd()).map_err(|e| rootfs_error(rootfs, e))?.is_empty() {
+        // A fresh root (the bottom layer, or a layer in a directory of its
+        // own): a fixed mode and time unless the layer lists `./` itself
+        // (pushed later, so that wins).
+        rfs::fchmod(unpacker.root.fd(), Mode::from_raw_mode(0o755)).map_err(|e| rootfs_error(rootfs, e.into()))?;
+        unpacker.dir_times.push(b"", EPOCH, false);
+    }
     let counter = Counting { inner: tar, bytes: 0, limit: options.max_layer_bytes, layer, eof: false };
     let mut archive = tar::Archive::new(counter);
     let mut stats = LayerStats::default();
@@ -255,7 +305,11 @@ impl Unpacker<'_> {
         let path = path::normalize(&meta.path, self.options.max_path_len).map_err(|r| self.error(&meta.path, r))?;
         let layer = self.layer;
         let fail = |what: &str, e: io::Error| entry_error(layer, &meta.path, format!("{what}: {e}"));
-        match path::whiteout(&path).map_err(|r| self.error(&meta.path, r))? {
+        let whiteout = path::whiteout(&path).map_err(|r| self.error(&meta.path, r))?;
+        if self.options.whiteouts == WhiteoutMode::Overlay && whiteout != Whiteout::No {
+            return self.overlay_whiteout(whiteout, meta);
+        }
+        match whiteout {
             Whiteout::No => {}
             Whiteout::Meta => return Ok(()),
             Whiteout::Remove { dir, name } => {
@@ -289,6 +343,12 @@ impl Unpacker<'_> {
                 );
             }
             EntryType::GNUSparse => return Err(self.error(&meta.path, "GNU sparse files are not supported")),
+            EntryType::Char if self.options.whiteouts == WhiteoutMode::Overlay && meta.device == (0, 0) => {
+                return Err(self.error(
+                    &meta.path,
+                    "a 0:0 character device would read as an overlay whiteout (WhiteoutMode::Overlay)",
+                ));
+            }
             EntryType::Regular
             | EntryType::Continuous
             | EntryType::Directory
@@ -315,9 +375,7 @@ impl Unpacker<'_> {
         let (parent_path, name) = path::split(&path);
         let (parent, created) =
             self.root.dir_all(parent_path).map_err(|e| fail("cannot resolve the parent directory", e))?;
-        for dir in created {
-            self.unpacked.insert(&dir);
-        }
+        self.created_dirs(created);
         let parent = parent.as_fd();
         self.keep_mtime(parent_path, parent).map_err(|e| fail("cannot read the parent directory's mtime", e))?;
         match meta.kind {
@@ -339,6 +397,9 @@ impl Unpacker<'_> {
     /// its times to put back at the end, as umoci does: a layer that adds
     /// `etc/x` does not change the mtime `etc` has in the image.
     fn keep_mtime(&mut self, dir: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
+        if self.options.whiteouts == WhiteoutMode::Overlay {
+            return Ok(()); // no lower layer in this directory
+        }
         // Most entries share the previous entry's directory.
         if self.last_kept.as_deref() == Some(dir) {
             return Ok(());
@@ -361,6 +422,51 @@ impl Unpacker<'_> {
         // Past the cap the directory just keeps the time of the change.
         let _ = self.dir_times.push(dir, times, true);
         Ok(())
+    }
+
+    /// Parents [`Root::dir_all`] made for an entry: the layer's own (a
+    /// whiteout must spare them); with a fixed time when reproducible, unless
+    /// the layer lists them later (pushed later, so that wins).
+    fn created_dirs(&mut self, created: Vec<Vec<u8>>) {
+        for dir in created {
+            self.unpacked.insert(&dir);
+            if self.options.reproducible && !self.dir_times.push(&dir, EPOCH, false) {
+                tracing::debug!(layer = self.layer, "directory time list full; a parent keeps its creation time");
+            }
+        }
+    }
+
+    /// A whiteout or opaque marker in overlayfs form ([`WhiteoutMode::Overlay`]).
+    fn overlay_whiteout(&mut self, whiteout: Whiteout<'_>, meta: &Meta) -> Result<()> {
+        let layer = self.layer;
+        let fail = |what: &str, e: io::Error| entry_error(layer, &meta.path, format!("{what}: {e}"));
+        match whiteout {
+            Whiteout::No | Whiteout::Meta => Ok(()),
+            Whiteout::Remove { dir, name } => {
+                if self.unpacked.contains(&path::join(dir, name)) {
+                    return Ok(()); // only lower layers' entries are hidden
+                }
+                let (parent, created) =
+                    self.root.dir_all(dir).map_err(|e| fail("cannot resolve the whiteout's directory", e))?;
+                self.created_dirs(created);
+                root::clear(parent.as_fd(), name, false).map_err(|e| fail("cannot replace what is there", e))?;
+                rfs::mknodat(&parent, name, FileType::CharacterDevice, Mode::empty(), rfs::makedev(0, 0))
+                    .map_err(|e| fail("cannot create the overlay whiteout (a 0:0 character device)", e.into()))?;
+                rfs::utimensat(&parent, name, &times(meta), AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| fail("cannot set the whiteout's mtime", e.into()))
+            }
+            Whiteout::Opaque { dir } => {
+                let (_, created) =
+                    self.root.dir_all(dir).map_err(|e| fail("cannot resolve the opaque directory", e))?;
+                self.created_dirs(created);
+                let fd = self
+                    .root
+                    .open_in_root(dir, OFlags::RDONLY | OFlags::DIRECTORY)
+                    .map_err(|e| fail("cannot open the opaque directory", e))?;
+                rfs::fsetxattr(&fd, OVERLAY_OPAQUE, b"y", XattrFlags::empty())
+                    .map_err(|e| fail("cannot mark the directory opaque (trusted.overlay.opaque)", e.into()))
+            }
+        }
     }
 
     fn mark_unpacked(&mut self, path: Vec<u8>) {
@@ -403,11 +509,18 @@ impl Unpacker<'_> {
     }
 
     fn make_dir(&mut self, parent: BorrowedFd<'_>, name: &[u8], path: &[u8], meta: &Meta) -> io::Result<()> {
-        if !matches!(root::clear(parent, name, true)?, Existing::KeptDir) {
+        let existing = root::clear(parent, name, true)?;
+        if !matches!(existing, Existing::KeptDir) {
             rfs::mkdirat(parent, name, Mode::from_raw_mode(0o700))?;
         }
         let fd = root::open_subdir(parent, name)?;
         self.set_fd_meta(fd.as_fd(), meta)?;
+        if self.options.whiteouts == WhiteoutMode::Overlay && matches!(existing, Existing::Removed) {
+            // What it replaces (a whiteout, or a file of this layer) hid the
+            // lower layers' entry here; as a merged rootfs would, the new
+            // directory starts empty: opaque, as overlayfs marks it too.
+            rfs::fsetxattr(&fd, OVERLAY_OPAQUE, b"y", XattrFlags::empty())?;
+        }
         if !self.dir_times.push(path, times(meta), false) {
             rfs::futimens(&fd, &times(meta))?;
         }
@@ -568,6 +681,10 @@ fn entry_error(layer: &str, path: &[u8], reason: impl std::fmt::Display) -> Erro
         path: String::from_utf8_lossy(path).into_owned(),
         reason: reason.to_string(),
     }
+}
+
+fn rootfs_error(rootfs: &std::path::Path, e: io::Error) -> Error {
+    Error::io(format!("preparing {}", rootfs.display()), e)
 }
 
 fn missing(e: &io::Error) -> bool {

@@ -1,5 +1,6 @@
-//! `arca image pull|inspect`: pull an OCI image from a registry into a
-//! rootfs plus an OCI runtime spec, or print an image's manifest and config.
+//! `arca image pull|inspect|erofs`: pull an OCI image from a registry into a
+//! rootfs plus an OCI runtime spec, print an image's manifest and config, or
+//! build verity-protected EROFS layers of it.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -13,6 +14,7 @@ use arca_image::progress::Progress;
 use arca_image::{Platform, PullOptions, RegistryClient, RegistryOptions};
 use clap::{Args, Subcommand};
 
+mod erofs;
 mod verity;
 mod verity_dm;
 
@@ -62,6 +64,8 @@ enum ImageCommand {
     },
     /// Build and check dm-verity hash trees (`veritysetup` compatible).
     Verity(verity::VerityArgs),
+    /// Build verity-protected EROFS images of an image's layers (or of the whole image) and OUT/layers.json.
+    Erofs(erofs::ErofsArgs),
 }
 
 /// How to reach the registry.
@@ -123,6 +127,7 @@ pub fn run(args: ImageArgs) -> ExitCode {
             }
             ImageCommand::Inspect { reference, registry } => inspect(&reference, &registry).await,
             ImageCommand::Verity(args) => verity::run(args),
+            ImageCommand::Erofs(args) => erofs::run(args).await,
         }
     });
     match result {
@@ -167,21 +172,7 @@ async fn pull(
 ) -> Result<()> {
     let client = registry.client()?;
     let reference = arca_image::parse_reference(reference)?;
-    let mut options = PullOptions { store, parallel_downloads: parallel, ..Default::default() };
-    if let Some(policy) = &signatures.policy {
-        let bytes = std::fs::read(policy).with_context(|| format!("reading {}", policy.display()))?;
-        let mut policy = arca_image::signature::Policy::from_json(&bytes)?;
-        for entry in &signatures.lookaside {
-            let Some((scope, base)) = entry.split_once('=') else { bail!("--lookaside {entry:?}: expected SCOPE=URL") };
-            policy = policy.with_lookaside(scope, arca_image::signature::Lookaside { base: base.into() })?;
-        }
-        options.policy = Some(Arc::new(policy));
-    } else if !signatures.lookaside.is_empty() {
-        bail!("--lookaside needs --policy");
-    }
-    if !decryption_keys.is_empty() {
-        options.decrypt = Some(Arc::new(decrypt_config(decryption_keys)?));
-    }
+    let mut options = pull_options(signatures, decryption_keys, store, parallel)?;
     let reporter = Arc::new(Reporter::new());
     let r = reporter.clone();
     options.progress = Some(Arc::new(move |event: &Progress| r.event(event)));
@@ -198,6 +189,31 @@ async fn pull(
         report.layers_reused
     );
     Ok(())
+}
+
+/// The pull options of `--policy`, `--lookaside`, `--decryption-key`, `--store` and `--parallel`.
+fn pull_options(
+    signatures: &Signatures,
+    decryption_keys: &[String],
+    store: Option<PathBuf>,
+    parallel: usize,
+) -> Result<PullOptions> {
+    let mut options = PullOptions { store, parallel_downloads: parallel, ..Default::default() };
+    if let Some(policy) = &signatures.policy {
+        let bytes = std::fs::read(policy).with_context(|| format!("reading {}", policy.display()))?;
+        let mut policy = arca_image::signature::Policy::from_json(&bytes)?;
+        for entry in &signatures.lookaside {
+            let Some((scope, base)) = entry.split_once('=') else { bail!("--lookaside {entry:?}: expected SCOPE=URL") };
+            policy = policy.with_lookaside(scope, arca_image::signature::Lookaside { base: base.into() })?;
+        }
+        options.policy = Some(Arc::new(policy));
+    } else if !signatures.lookaside.is_empty() {
+        bail!("--lookaside needs --policy");
+    }
+    if !decryption_keys.is_empty() {
+        options.decrypt = Some(Arc::new(decrypt_config(decryption_keys)?));
+    }
+    Ok(options)
 }
 
 /// `--policy` and `--lookaside`.
