@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use arca_e2e::guest::{Guest, GuestKernel, GuestRun, Initramfs};
-use arca_e2e::{arca_binary, require_tools, run};
+use arca_e2e::{
+    arca_binary, require_tools, run, skopeo_copy, Layer, LayoutBuilder, Registry, RegistryOptions, TarEntry,
+};
+use arca_image::erofs::ErofsLayers;
 use arca_verity::table::{self, KernelVerityParams};
 use arca_verity::VerityParams;
 use sha2::{Digest, Sha256};
@@ -250,4 +253,119 @@ fn erofs_layer_on_dm_verity_reads_back_and_corruption_is_eio() {
         "kernel log names block {block}:\n{console}"
     );
     assert_eq!(damaged.lines_with("CLOSED "), ["layer", "rootfs"], "close failed:\n{console}");
+}
+
+/// An image's layers as `arca image erofs` builds them (EROFS + appended
+/// tree each, recorded in layers.json), each opened with dm-verity in the
+/// guest from its recorded root hash and offset, mounted read-only and
+/// overlaid in order: the guest sees the image's files, whiteouts applied.
+#[test]
+fn layers_from_arca_image_erofs_overlay_in_the_guest() {
+    let Some(kernel) = GuestKernel::debian() else { return };
+    if !require_tools(
+        "the EROFS layers guest test",
+        &["qemu-system-x86_64", "mkfs.erofs", "busybox", "cpio", "skopeo", "docker-registry"],
+    ) {
+        return;
+    }
+    let Some(registry) = Registry::start(RegistryOptions::default()) else { return };
+    let work = tempfile::tempdir().unwrap();
+    let blob = pattern(3, 200 * 1024 + 7);
+    let base = Layer::gzip(vec![
+        TarEntry::dir("etc"),
+        TarEntry::file("etc/keep.txt", "kept\n"),
+        TarEntry::file("etc/base.txt", "whited out by the top layer\n"),
+        TarEntry::dir("data"),
+        TarEntry::file("data/blob.bin", blob.clone()),
+        TarEntry::file("data/overridden", "lower\n"),
+    ]);
+    let top = Layer::gzip(vec![
+        TarEntry::dir("etc"),
+        TarEntry::file("etc/.wh.base.txt", ""),
+        TarEntry::dir("data"),
+        TarEntry::file("data/overridden", "upper\n"),
+        TarEntry::file("top.txt", "top\n"),
+    ]);
+    let mut layout = LayoutBuilder::new(&work.path().join("layout"));
+    layout.image("v1", serde_json::json!({"Cmd": ["/bin/sh"]}), &[base, top]);
+    skopeo_copy(work.path(), &[], &layout.skopeo_name("v1"), &registry.docker_ref("guest/layers:v1"));
+    let out = work.path().join("erofs");
+    run(Command::new(arca_binary())
+        .args(["image", "erofs", &format!("{}/guest/layers:v1", registry.host)])
+        .arg(&out)
+        .args(["--plain-http", &registry.host]));
+    let record = ErofsLayers::from_json(&std::fs::read(out.join("layers.json")).unwrap()).expect("layers.json");
+    assert_eq!(record.layers.len(), 2);
+
+    // Layer i is /dev/vd<a+i>; overlay lowerdir lists the top layer first.
+    let mut script = String::from("export DM_DISABLE_UDEV=1\n");
+    let mut lower = Vec::new();
+    for (i, layer) in record.layers.iter().enumerate() {
+        let dev = format!("/dev/vd{}", char::from(b'a' + i as u8));
+        // The parameters as layers.json records them (from the superblock when there is one).
+        let v = &layer.verity;
+        let flags = if v.superblock {
+            format!("--hash-offset {}", v.hash_offset)
+        } else {
+            format!(
+                "--hash-offset {} --no-superblock --hash {} --data-blocks {} --data-block-size {} --hash-block-size {} --salt {}",
+                v.hash_offset,
+                v.hash,
+                v.data_blocks,
+                v.data_block_size,
+                v.hash_block_size,
+                if v.salt.is_empty() { "-" } else { &v.salt }
+            )
+        };
+        script.push_str(&format!(
+            "arca image verity open {dev} l{i} {dev} {} {flags} && mkdir -p /mnt/l{i} && mount -t erofs -o ro /dev/mapper/l{i} /mnt/l{i} && echo OPENED l{i}\n",
+            layer.root_hash
+        ));
+        lower.insert(0, format!("/mnt/l{i}"));
+    }
+    script.push_str(&format!(
+        "mkdir -p /mnt/root && mount -t overlay overlay -o lowerdir={} /mnt/root && echo OVERLAID\n",
+        lower.join(":")
+    ));
+    let files = ["etc/keep.txt", "data/blob.bin", "data/overridden", "top.txt"];
+    for f in files {
+        script.push_str(&format!(
+            "if out=$(sha256sum /mnt/root/{f} 2>&1); then echo \"SUM root $out\"; else echo \"READ-FAILED root {f}: $out\"; fi\n"
+        ));
+    }
+    script.push_str("[ -e /mnt/root/etc/base.txt ] || echo ABSENT etc/base.txt\n");
+
+    let work_dir = work.path().join("guest");
+    std::fs::create_dir_all(&work_dir).unwrap();
+    let mut initramfs = Initramfs::new(&work_dir, &kernel);
+    initramfs
+        .modules(&kernel, &["virtio_pci", "virtio_blk", "dm-verity", "crc32c_generic", "erofs", "overlay"])
+        .binary(arca_binary(), "/bin/arca")
+        .init(&script);
+    let initrd = initramfs.build(&work_dir.join("initramfs.cpio"));
+    let mut guest = Guest::new(&kernel, &initrd);
+    for layer in &record.layers {
+        guest.drive(&out.join(&layer.file), true);
+    }
+    let booted = guest.run();
+    eprintln!(
+        "guest (image layers): /init at {:?} s guest uptime, {:.1} s wall",
+        booted.boot_uptime,
+        booted.wall.as_secs_f64()
+    );
+    let console = &booted.console;
+    assert!(booted.finished(), "guest did not finish:\n{console}");
+    assert_eq!(booted.lines_with("OPENED "), ["l0", "l1"], "layers opened and mounted:\n{console}");
+    assert!(console.contains("OVERLAID"), "overlay mounted:\n{console}");
+    let want: Vec<(String, String)> = [
+        ("etc/keep.txt", b"kept\n".to_vec()),
+        ("data/blob.bin", blob),
+        ("data/overridden", b"upper\n".to_vec()),
+        ("top.txt", b"top\n".to_vec()),
+    ]
+    .into_iter()
+    .map(|(name, bytes)| (name.to_owned(), hex::encode(Sha256::digest(bytes))))
+    .collect();
+    assert_eq!(sums(&booted, "root"), want, "the overlaid layers are the image:\n{console}");
+    assert!(console.contains("ABSENT etc/base.txt"), "the whiteout hides the lower file:\n{console}");
 }
