@@ -3,9 +3,13 @@
 //! 127.0.0.1 (plain, TLS, htpasswd), `skopeo` pushes, and OCI image layouts
 //! built from tar layers the test describes.
 //!
+//! QEMU guests (`guest`): the Debian guest kernel and modules, an initramfs
+//! per test, a TCG run whose console the test reads.
+//!
 //! A part that is not installed makes its constructor return `None` after
 //! printing `skipped: …` with the reason; `make deps` installs all of them.
 
+pub mod guest;
 pub mod layout;
 pub mod registry;
 pub mod signing;

@@ -59,6 +59,18 @@ pub enum Error {
         /// Bytes the file has.
         found: u64,
     },
+    /// A device-mapper command failed (device-mapper exists only in a
+    /// Linux kernel built with it: not on every host).
+    #[error("device-mapper {operation} of {name:?} failed")]
+    DeviceMapper {
+        /// The command (create, load table, resume, remove).
+        operation: &'static str,
+        /// The device's name.
+        name: String,
+        /// What the kernel said.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Which part of a verity device a bad block is in.

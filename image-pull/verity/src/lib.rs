@@ -15,18 +15,24 @@
 //! - [`verify()`] and [`verify_block`]: check an image against a root hash in
 //!   user space, naming the first bad block.
 //! - [`read_superblock`]: the parameters recorded in a hash file.
+//! - [`table`]: the kernel's `verity` table line, Kata's
+//!   `kernel_verity_params` and its `dm-mod.create=` command line.
+//! - `dm` (Linux): open and close a dm-verity device through the
+//!   device-mapper ioctls, as `veritysetup open|close` do.
 //!
-//! It does not talk to the kernel's device-mapper here, and it only knows
-//! format version 1 (the Chrome OS version 0 layout is refused).
+//! It only knows format version 1 (the Chrome OS version 0 layout is refused).
 //!
 //! This is a crate of its own, not a module of `arca-image`, because the
 //! guest agent and the rootfs image builder need verity without the
 //! registry, HTTP and crypto stack of the image pull.
 
+#[cfg(target_os = "linux")]
+pub mod dm;
 pub mod error;
 pub mod format;
 pub mod params;
 pub mod superblock;
+pub mod table;
 mod tree;
 pub mod verify;
 

@@ -118,7 +118,9 @@ pub fn parse(bytes: &[u8], offset: u64) -> Result<VerityParams> {
 pub fn read_superblock(hash: &Path, hash_offset: u64) -> Result<VerityParams> {
     let io = |source| Error::Io { path: hash.display().to_string(), source };
     let file = File::open(hash).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
+    // Seek to the end rather than stat: a block device (the hash device in
+    // a guest) has st_size 0.
+    let len = std::io::Seek::seek(&mut &file, std::io::SeekFrom::End(0)).map_err(io)?;
     let end = hash_offset.checked_add(SUPERBLOCK_LEN as u64);
     if end.is_none_or(|end| end > len) {
         return Err(Error::Superblock {

@@ -16,6 +16,7 @@ use clap::{Args, Subcommand};
 
 mod erofs;
 mod verity;
+mod verity_dm;
 mod volume;
 
 /// Exit code when the pull or inspection failed.

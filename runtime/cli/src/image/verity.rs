@@ -47,6 +47,26 @@ enum VerityCommand {
         #[arg(long, value_name = "N")]
         block: Option<u64>,
     },
+    /// Open DATA as the read-only device /dev/mapper/NAME, checked block by
+    /// block against the tree in HASH and ROOT (as `veritysetup open`; Linux
+    /// with device-mapper). With a superblock the parameters are read from it.
+    Open {
+        /// The data block device.
+        data: PathBuf,
+        /// The device-mapper name.
+        name: String,
+        /// The block device holding the tree (may be DATA itself, with --hash-offset).
+        hash: PathBuf,
+        /// The root hash, hex.
+        root: String,
+        #[command(flatten)]
+        tree: TreeArgs,
+    },
+    /// Remove the verity device NAME (as `veritysetup close`).
+    Close {
+        /// The device-mapper name.
+        name: String,
+    },
 }
 
 /// Tree parameters shared by the subcommands, named as `veritysetup` names them.
@@ -94,6 +114,11 @@ pub fn run(args: VerityArgs) -> Result<()> {
     match args.command {
         VerityCommand::Format { data, hash, tree, uuid } => format(&data, hash.as_deref(), &tree, uuid.as_deref()),
         VerityCommand::Verify { data, hash, root, tree, block } => verify(&data, &hash, &root, &tree, block),
+        VerityCommand::Open { data, name, hash, root, tree } => {
+            let params = tree_params(&data, &hash, &tree)?;
+            super::verity_dm::open(&data, &name, &hash, &root, &params)
+        }
+        VerityCommand::Close { name } => super::verity_dm::close(&name),
     }
 }
 
@@ -143,6 +168,25 @@ fn format(data: &Path, hash: Option<&Path>, tree: &TreeArgs, uuid: Option<&str>)
 
 fn verify(data: &Path, hash: &Path, root: &str, tree: &TreeArgs, block: Option<u64>) -> Result<()> {
     let root_hash = hex::decode(root).with_context(|| format!("root hash {root:?}: expected hex"))?;
+    let params = tree_params(data, hash, tree)?;
+    match block {
+        Some(n) => arca_verity::verify_block(data, hash, &params, &root_hash, n)?,
+        None => arca_verity::verify(data, hash, &params, &root_hash)?,
+    }
+    eprintln!(
+        "{}: {} verified against root hash {root}",
+        data.display(),
+        match block {
+            Some(n) => format!("data block {n}"),
+            None => format!("{} data blocks", params.data_blocks),
+        }
+    );
+    Ok(())
+}
+
+/// The tree's parameters: from the superblock in HASH (flags given must
+/// agree with it), or with --no-superblock from the flags and DATA's size.
+fn tree_params(data: &Path, hash: &Path, tree: &TreeArgs) -> Result<VerityParams> {
     let hash_offset = tree.hash_offset.unwrap_or(0);
     let params = if tree.no_superblock {
         let data_block_size = tree.data_block_size.unwrap_or(4096);
@@ -187,19 +231,7 @@ fn verify(data: &Path, hash: &Path, root: &str, tree: &TreeArgs, block: Option<u
         }
         params
     };
-    match block {
-        Some(n) => arca_verity::verify_block(data, hash, &params, &root_hash, n)?,
-        None => arca_verity::verify(data, hash, &params, &root_hash)?,
-    }
-    eprintln!(
-        "{}: {} verified against root hash {root}",
-        data.display(),
-        match block {
-            Some(n) => format!("data block {n}"),
-            None => format!("{} data blocks", params.data_blocks),
-        }
-    );
-    Ok(())
+    Ok(params)
 }
 
 /// `8-4-4-4-12` hex digits.
