@@ -66,7 +66,22 @@ pub fn arca_binary() -> &'static Path {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        run(Command::new(cargo).args(["build", "--quiet", "-p", "arca-cli"]));
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "-p", "arca-cli"]);
+        // Cargo gives the test process the variables of the package under
+        // test; passed on, they differ from those of a plain build, and build
+        // scripts that watch them (ring's does) would run again, rebuilding
+        // the TLS stack under every test binary.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            let per_package = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_"]
+                .iter()
+                .any(|prefix| key.starts_with(prefix));
+            if per_package || key == "OUT_DIR" || key == "CARGO_TARGET_TMPDIR" || key == "CARGO_RUSTC_CURRENT_DIR" {
+                build.env_remove(key.as_ref());
+            }
+        }
+        run(&mut build);
         let exe = std::env::current_exe().expect("test binary path");
         let profile_dir = exe.parent().and_then(Path::parent).expect("test binary lives in <profile>/deps");
         let bin = profile_dir.join("arca");
