@@ -17,6 +17,7 @@ pub mod auth;
 pub mod compression;
 pub mod decrypt;
 pub mod error;
+pub mod nydus;
 pub mod progress;
 pub mod pull;
 pub mod registry;
