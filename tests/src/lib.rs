@@ -7,6 +7,7 @@
 //! printing `skipped: …` with the reason; `make deps` installs all of them.
 
 pub mod layout;
+pub mod nydus;
 pub mod registry;
 pub mod signing;
 pub mod tools;
