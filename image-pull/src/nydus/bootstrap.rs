@@ -933,3 +933,58 @@ fn parse_chunks(data: &[u8], (offset, size): (u64, u64), blobs: &[BlobInfo]) -> 
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn superblock() -> Vec<u8> {
+        let mut data = vec![0u8; 8192];
+        data[1024..1028].copy_from_slice(&EROFS_MAGIC.to_le_bytes());
+        data[1032..1036].copy_from_slice(&FEATURE_COMPAT_RAFS_V6.to_le_bytes());
+        data[1036] = 12;
+        data[1104..1108].copy_from_slice(&KNOWN_INCOMPAT.to_le_bytes());
+        data[1152..1160].copy_from_slice(&(FLAG_HASH_BLAKE3 | FLAG_COMPRESSION_LZ4).to_le_bytes());
+        data[1160..1168].copy_from_slice(&4096u64.to_le_bytes());
+        data[1172..1176].copy_from_slice(&(1u32 << 20).to_le_bytes());
+        data
+    }
+
+    #[test]
+    fn short_or_foreign_input_is_an_error() {
+        for len in [0, 100, 1024, 1151, 1300] {
+            assert!(matches!(Bootstrap::parse(vec![0; len]), Err(Error::Rafs { .. })), "{len} bytes");
+        }
+        let err = Bootstrap::parse(vec![0; 8192]).unwrap_err().to_string();
+        assert!(err.contains("magic") && err.contains("0xe0f5e1e2"), "{err}");
+    }
+
+    #[test]
+    fn minimal_superblock_parses_and_fields_are_checked() {
+        let b = Bootstrap::parse(superblock()).expect("parse");
+        assert_eq!((b.digester(), b.compressor(), b.chunk_size()), (Digester::Blake3, Compressor::Lz4Block, 1 << 20));
+        assert!(b.blobs().is_empty() && b.chunks().is_empty());
+        // The root inode (nid 0, all zeros) is not a directory.
+        assert!(b.root().is_err());
+
+        let mut two_hashes = superblock();
+        two_hashes[1152] |= FLAG_HASH_SHA256 as u8;
+        assert!(Bootstrap::parse(two_hashes).unwrap_err().to_string().contains("exactly one of blake3"));
+        let mut odd_chunk = superblock();
+        odd_chunk[1172..1176].copy_from_slice(&12345u32.to_le_bytes());
+        assert!(Bootstrap::parse(odd_chunk).unwrap_err().to_string().contains("chunk_size"));
+        let mut blob_table_out = superblock();
+        blob_table_out[1168..1172].copy_from_slice(&(256u32 * 100).to_le_bytes());
+        assert!(Bootstrap::parse(blob_table_out).unwrap_err().to_string().contains("outside"));
+        let mut plain_erofs = superblock();
+        plain_erofs[1032..1036].copy_from_slice(&0u32.to_le_bytes());
+        assert!(Bootstrap::parse(plain_erofs).unwrap_err().to_string().contains("plain EROFS"));
+    }
+
+    #[test]
+    fn inode_out_of_range_is_an_error() {
+        let b = Bootstrap::parse(superblock()).expect("parse");
+        assert!(b.inode(u64::MAX).is_err());
+        assert!(b.inode(10_000).unwrap_err().to_string().contains("outside"));
+    }
+}
