@@ -43,14 +43,15 @@ impl NydusTools {
         }
     }
 
-    /// `nydus-image create -t <kind> -v 6 --repeatable <extra> SOURCE` into
+    /// `nydus-image create -t <kind> -v 6 <extra> SOURCE` into
     /// `out/image.boot` + `out/blobs/`; returns (bootstrap, blob dir).
+    /// (Not `--repeatable`: that drops every owner to 0:0.)
     pub fn create(&self, kind: &str, source: &Path, out: &Path, extra: &[&str]) -> (PathBuf, PathBuf) {
         let boot = out.join("image.boot");
         let blobs = out.join("blobs");
         std::fs::create_dir_all(&blobs).expect("blob dir");
         run(Command::new(&self.image)
-            .args(["create", "-t", kind, "-v", "6", "--repeatable", "--log-level", "warn", "-B"])
+            .args(["create", "-t", kind, "-v", "6", "--log-level", "warn", "-B"])
             .arg(&boot)
             .arg("-D")
             .arg(&blobs)

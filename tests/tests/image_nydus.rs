@@ -154,11 +154,14 @@ fn flipped_blob_byte_is_caught() {
         let (boot, blobs) = tools.create("dir-rafs", &src, &out, &["--compressor", compressor]);
         let bootstrap = Bootstrap::open(&boot).expect("bootstrap");
         let blob = blobs.join(&bootstrap.blobs()[0].id);
-        // The chunk holding the middle of random.bin.
+        // The chunk holding the middle of random.bin (its chunks follow each
+        // other in the blob, so one chunk index covers them all).
         let inode = bootstrap.lookup(b"var/lib/random.bin").expect("lookup");
-        let seg = bootstrap.segments(&inode).expect("segments")[1];
+        let seg = bootstrap.segments(&inode).expect("segments")[0];
         let Source::Blob { blob: b, offset } = seg.source else { panic!("random.bin data in the blob expected") };
-        let (chunk_idx, _) = bootstrap.blob_chunks(b, offset, 1).expect("chunk")[0];
+        let chunks = bootstrap.blob_chunks(b, offset, seg.len).expect("chunks");
+        assert!(chunks.len() >= 2, "random.bin spans {} chunks", chunks.len());
+        let (chunk_idx, _) = chunks[1];
         let chunk = bootstrap.chunks()[chunk_idx].clone();
         let mut data = std::fs::read(&blob).expect("blob");
         let at = (chunk.compressed_offset + u64::from(chunk.compressed_size) / 2) as usize;
@@ -282,8 +285,7 @@ async fn pull_nydus_image_from_registry() {
     let out = work.path().join("rafs");
     let (boot, blobs) = tools.create("dir-rafs", &src, &out, &[]);
     let layout = nydus_layout(&work.path().join("layout"), "v1", &boot, &blobs);
-    let dest_ref = registry.docker_ref("nydus/rich:v1");
-    skopeo_copy(work.path(), &[], &layout.skopeo_name("v1"), &format!("docker://{dest_ref}"));
+    skopeo_copy(work.path(), &[], &layout.skopeo_name("v1"), &registry.docker_ref("nydus/rich:v1"));
 
     arca_image::registry::install_crypto_provider();
     let client = Arc::new(
@@ -293,7 +295,7 @@ async fn pull_nydus_image_from_registry() {
         })
         .expect("client"),
     );
-    let reference = arca_image::parse_reference(&dest_ref).expect("reference");
+    let reference = arca_image::parse_reference(&format!("{}/nydus/rich:v1", registry.host)).expect("reference");
     let dest = work.path().join("bundle");
     let options = arca_image::PullOptions { unpack: unpack_options(), ..Default::default() };
     let report = arca_image::nydus::pull::pull_nydus(&client, &reference, &dest, &options).await.expect("nydus pull");
@@ -312,9 +314,8 @@ async fn pull_nydus_image_from_registry() {
     let plain = arca_e2e::LayoutBuilder::new(&work.path().join("plain"))
         .image("v1", serde_json::json!({}), &[arca_e2e::Layer::gzip(vec![arca_e2e::TarEntry::file("f", "x")])])
         .skopeo_name("v1");
-    let plain_ref = registry.docker_ref("plain/img:v1");
-    skopeo_copy(work.path(), &[], &plain, &format!("docker://{plain_ref}"));
-    let reference = arca_image::parse_reference(&plain_ref).expect("reference");
+    skopeo_copy(work.path(), &[], &plain, &registry.docker_ref("plain/img:v1"));
+    let reference = arca_image::parse_reference(&format!("{}/plain/img:v1", registry.host)).expect("reference");
     let err = arca_image::nydus::pull::pull_nydus(&client, &reference, &work.path().join("plain-bundle"), &options)
         .await
         .expect_err("not nydus");

@@ -311,6 +311,17 @@ impl Bootstrap {
         if block_bits != 12 && block_bits != 9 {
             return Err(err("superblock blkszbits", format!("expected 9 or 12, found {block_bits}")));
         }
+        // nydus-image writes whole blocks, and nydusd refuses anything else.
+        if data.len() as u64 % (1u64 << block_bits) != 0 {
+            return Err(err(
+                "bootstrap size",
+                format!(
+                    "expected a multiple of the {} byte block size, found {} bytes",
+                    1u64 << block_bits,
+                    data.len()
+                ),
+            ));
+        }
         let root_nid = u64::from(u16_at(sb, 14));
         let inodes = u64_at(sb, 16);
         let build_time = (i64::try_from(u64_at(sb, 24)).unwrap_or(i64::MAX), u32_at(sb, 32));
