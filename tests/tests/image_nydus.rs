@@ -173,7 +173,8 @@ fn flipped_blob_byte_is_caught() {
             Err(Error::RafsChunk { chunk: c, offset, .. }) => {
                 assert_eq!((c, offset), (chunk.index, chunk.compressed_offset), "the error names the chunk")
             }
-            other => panic!("{compressor}: flipped byte not caught: {other:?}"),
+            Ok(data) => panic!("{compressor}: flipped byte not caught ({} bytes returned)", data.len()),
+            Err(other) => panic!("{compressor}: wrong error for a flipped byte: {other}"),
         }
         assert!(matches!(rafs.verify_chunks(), Err(Error::RafsChunk { .. })));
         let dest = out.join("unpacked");
@@ -310,6 +311,25 @@ async fn pull_nydus_image_from_registry() {
     rafs.open_file("etc/hostname").expect("open").read_to_end(&mut data).expect("read");
     assert_eq!(data, b"arca\n");
 
+    // The registry serving a tampered blob: the download's digest check stops it.
+    let blob_id = Bootstrap::open(&boot).expect("bootstrap").blobs()[0].id.clone();
+    let stored =
+        registry.dir().join(format!("storage/docker/registry/v2/blobs/sha256/{}/{blob_id}/data", &blob_id[..2]));
+    let stored = if stored.exists() {
+        stored
+    } else {
+        find_file(registry.dir(), &blob_id).expect("the registry's copy of the blob")
+    };
+    let mut data = std::fs::read(&stored).expect("stored blob");
+    let mid = data.len() / 2;
+    data[mid] ^= 0x40;
+    std::fs::write(&stored, &data).expect("tamper");
+    let err = arca_image::nydus::pull::pull_nydus(&client, &reference, &work.path().join("tampered"), &options)
+        .await
+        .expect_err("tampered blob");
+    assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    assert!(!work.path().join("tampered/rootfs").exists());
+
     // A plain OCI image is not a nydus image.
     let plain = arca_e2e::LayoutBuilder::new(&work.path().join("plain"))
         .image("v1", serde_json::json!({}), &[arca_e2e::Layer::gzip(vec![arca_e2e::TarEntry::file("f", "x")])])
@@ -320,4 +340,20 @@ async fn pull_nydus_image_from_registry() {
         .await
         .expect_err("not nydus");
     assert!(err.to_string().contains("not a nydus image"), "{err}");
+}
+
+/// The `data` file under a directory named `id` somewhere below `dir`.
+fn find_file(dir: &Path, id: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == id) && path.join("data").is_file() {
+                return Some(path.join("data"));
+            }
+            if let Some(found) = find_file(&path, id) {
+                return Some(found);
+            }
+        }
+    }
+    None
 }
