@@ -357,3 +357,51 @@ fn find_file(dir: &Path, id: &str) -> Option<std::path::PathBuf> {
     }
     None
 }
+
+/// `arca image nydus unpack|check|cat` on an image nydus-image built.
+#[test]
+fn cli_unpack_check_cat() {
+    let Some(tools) = NydusTools::find("cli_unpack_check_cat") else { return };
+    let work = tempfile::tempdir().expect("tempdir");
+    let src = work.path().join("src");
+    rich_tree(&src);
+    std::fs::remove_file(src.join("var/fifo")).expect("rm fifo");
+    let out = work.path().join("rafs");
+    let (boot, blobs) = tools.create("dir-rafs", &src, &out, &[]);
+    let arca = arca_e2e::arca_binary();
+    let dest = work.path().join("unpacked");
+    arca_e2e::run(
+        std::process::Command::new(arca).args(["image", "nydus", "unpack"]).arg(&boot).arg(&blobs).arg(&dest),
+    );
+    assert_same("source", &src, "arca image nydus unpack", &dest);
+    let cat = arca_e2e::run(
+        std::process::Command::new(arca)
+            .args(["image", "nydus", "cat"])
+            .arg(&boot)
+            .arg(&blobs)
+            .arg("var/lib/random.bin"),
+    );
+    assert_eq!(cat.stdout, std::fs::read(src.join("var/lib/random.bin")).expect("source"));
+    let check =
+        arca_e2e::run(std::process::Command::new(arca).args(["image", "nydus", "check"]).arg(&boot).arg(&blobs));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("match their digests"));
+
+    let bootstrap = Bootstrap::open(&boot).expect("bootstrap");
+    let chunk = bootstrap.chunks().last().expect("a chunk").clone();
+    let blob = blobs.join(&bootstrap.blobs()[0].id);
+    let mut data = std::fs::read(&blob).expect("blob");
+    data[chunk.compressed_offset as usize] ^= 0x80;
+    std::fs::write(&blob, &data).expect("write");
+    let failed = std::process::Command::new(arca)
+        .args(["image", "nydus", "check"])
+        .arg(&boot)
+        .arg(&blobs)
+        .output()
+        .expect("run arca");
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains(&format!("chunk {} (compressed offset {})", chunk.index, chunk.compressed_offset)),
+        "{stderr}"
+    );
+}

@@ -13,6 +13,8 @@ use arca_image::progress::Progress;
 use arca_image::{Platform, PullOptions, RegistryClient, RegistryOptions};
 use clap::{Args, Subcommand};
 
+mod nydus;
+
 /// Exit code when the pull or inspection failed.
 const EXIT_FAILED: u8 = 1;
 
@@ -57,6 +59,8 @@ enum ImageCommand {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Nydus (RAFS v6) images: pull, unpack, check chunks, read one file.
+    Nydus(nydus::NydusArgs),
 }
 
 /// How to reach the registry.
@@ -117,6 +121,7 @@ pub fn run(args: ImageArgs) -> ExitCode {
                 pull(&reference, &dest, &registry, &signatures, &decryption_keys, store, parallel).await
             }
             ImageCommand::Inspect { reference, registry } => inspect(&reference, &registry).await,
+            ImageCommand::Nydus(args) => nydus::run(args).await,
         }
     });
     match result {
