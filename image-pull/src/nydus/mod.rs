@@ -12,21 +12,30 @@
 //!
 //! # Why a reader of our own, not the nydus crates
 //!
-//! The nydus library crates (`nydus-rafs` 0.4.0 + `nydus-storage` 0.7.1 +
-//! `nydus-utils`/`nydus-api`, the only set whose versions build together)
-//! were measured here: 94 crates in their normal dependency tree, with C
-//! builds of zlib-ng (cmake), lz4, zstd 1.5.2 (a second zstd beside ours) and
-//! OpenSSL, plus `fuse-backend-rs`, `vm-memory`, `nix` 0.24 and a second tokio
-//! runtime configuration. Their clean build adds minutes to CI and megabytes
-//! to the guest binary for a FUSE daemon's worth of machinery we do not run,
-//! and their loaders map on-disk structs and were written for bootstraps the
-//! host builds, not for ones a hostile registry serves. The part we need,
-//! reading RAFS v6, is small and fully specified by EROFS's on-disk format
-//! plus nydus's 256-byte extended superblock, blob table and 80-byte chunk
-//! records, so it is written here with explicit limits and no `unsafe`, and
-//! fuzzed (`rafs_bootstrap`). Two small pure crates do the rest: `lz4_flex`
-//! (LZ4 block decoding) and `blake3`; zstd, gzip and sha256 were already
-//! dependencies.
+//! Measured here before writing it: the nydus library crates in the one
+//! version set that builds together (`nydus-rafs` =0.4.0, `nydus-storage`
+//! =0.7.1, `nydus-utils` =0.5.0, `nydus-api` =0.4.0) pull 76 crates into the
+//! normal dependency tree (86 with build dependencies; `nydus-rafs` alone
+//! needs `nydus-storage` with its localfs backend) and compile C from source:
+//! zlib-ng through cmake (`libz-sys`), lz4 (`lz4-sys`), zstd 1.5 (`zstd` 0.11,
+//! a second zstd beside ours) and a vendored OpenSSL 3 (`nydus-utils` turns on
+//! `openssl/vendored`). Also `fuse-backend-rs`, `vm-memory`, `nix` 0.24. On
+//! this shared 2-core machine `cargo install nydus-rs` (the same libraries
+//! plus three binaries) took 26 minutes of wall time under load, 205 s when
+//! idle; a clean debug build of the library set alone had not finished after
+//! 40 minutes at low priority, most of it OpenSSL and zlib-ng. Today's whole
+//! CI build is ~10 minutes, so that cost, plus a guest binary carrying a FUSE
+//! daemon's machinery we do not run, buys us nothing: their loaders also map
+//! on-disk structs for bootstraps the host built, and were not written for
+//! ones a hostile registry serves.
+//!
+//! What we need, reading RAFS v6, is small and fully specified by EROFS's
+//! on-disk format plus nydus's 256-byte extended superblock, 256-byte blob
+//! table entries and 80-byte chunk records. It is written here with explicit
+//! limits and no `unsafe`, fuzzed (`rafs_bootstrap`), and checked against the
+//! real `nydus-image`/`nydusd` 2.2.0 in `tests/tests/image_nydus.rs`. Two
+//! small pure-Rust crates do the rest: `lz4_flex` (LZ4 block decoding) and
+//! `blake3`; zstd, gzip and sha256 were dependencies already.
 //!
 //! Trust: the bootstrap is trusted as far as its own digest is (the image
 //! manifest names it); every chunk is checked against the bootstrap's digest
@@ -296,8 +305,8 @@ pub struct FileReader<'a> {
     segment: usize,
     pos: u64,
     size: u64,
-    /// The current segment's pieces: (chunk index or none for meta/zero, bytes).
-    pieces: Vec<(Option<usize>, u64)>,
+    /// The current blob segment's chunks: (chunk table index, bytes of it used).
+    pieces: Vec<(usize, u64)>,
     piece: usize,
 }
 
@@ -332,13 +341,7 @@ impl FileReader<'_> {
                 }
                 Source::Blob { blob, offset } => {
                     if self.pieces.is_empty() {
-                        self.pieces = self
-                            .rafs
-                            .bootstrap
-                            .blob_chunks(blob, offset, seg.len)?
-                            .into_iter()
-                            .map(|(i, l)| (Some(i), l))
-                            .collect();
+                        self.pieces = self.rafs.bootstrap.blob_chunks(blob, offset, seg.len)?;
                         self.piece = 0;
                     }
                     // Find the piece holding `within`.
@@ -356,7 +359,7 @@ impl FileReader<'_> {
                         reason: "chunks cover less than the segment".into(),
                     })?;
                     self.piece = k;
-                    let data = self.rafs.read_chunk(idx.unwrap_or_default())?;
+                    let data = self.rafs.read_chunk(idx)?;
                     let off = (within - start) as usize;
                     let n = ((len as usize) - off).min(buf.len());
                     buf[..n].copy_from_slice(&data[off..off + n]);
