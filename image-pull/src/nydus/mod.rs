@@ -20,11 +20,12 @@
 //! zlib-ng through cmake (`libz-sys`), lz4 (`lz4-sys`), zstd 1.5 (`zstd` 0.11,
 //! a second zstd beside ours) and a vendored OpenSSL 3 (`nydus-utils` turns on
 //! `openssl/vendored`). Also `fuse-backend-rs`, `vm-memory`, `nix` 0.24. On
-//! this shared 2-core machine `cargo install nydus-rs` (the same libraries
+//! this shared 2-core machine `cargo install nydus-rs` (the same code base
 //! plus three binaries) took 26 minutes of wall time under load, 205 s when
-//! idle; a clean debug build of the library set alone had not finished after
-//! 40 minutes at low priority, most of it OpenSSL and zlib-ng. Today's whole
-//! CI build is ~10 minutes, so that cost, plus a guest binary carrying a FUSE
+//! idle (measured before); a clean debug build of the library set alone could not be timed
+//! fairly beside four other builds (at low priority it was still compiling
+//! OpenSSL and zlib-ng after 18 minutes). Today's whole CI build is ~10
+//! minutes, so that cost, plus a guest binary carrying a FUSE
 //! daemon's machinery we do not run, buys us nothing: their loaders also map
 //! on-disk structs for bootstraps the host built, and were not written for
 //! ones a hostile registry serves.
@@ -41,7 +42,8 @@
 //! manifest names it); every chunk is checked against the bootstrap's digest
 //! for it, so a blob cannot change file contents undetected. A hostile
 //! bootstrap can only make reads fail: offsets are bounds-checked, directory
-//! cycles and depth are limited, names with `/`, `.` or `..` are refused, and
+//! cycles and depth are limited, names with `/` or NUL are refused and `.`/`..`
+//! entries never followed, and
 //! unpacking goes through the same hardened tar unpacker as OCI layers.
 //!
 //! Not supported (errors, never misread): RAFS v5, tarfs mode, encrypted or
