@@ -37,7 +37,7 @@ fn unpack(rafs: &Rafs, dest: &Path) {
     rafs.unpack(dest, &unpack_options()).expect("unpack RAFS");
 }
 
-/// Every compressor and digester combination nydus-image offers: the
+/// Every compressor and digester nydus-image offers, and small chunks: the
 /// unpacked tree equals the source (contents, modes, owners, xattrs, links,
 /// hard links, fifo), and files read lazily by path equal the source files.
 #[test]
@@ -46,11 +46,17 @@ fn dir_rafs_equals_source_tree() {
     let work = tempfile::tempdir().expect("tempdir");
     let src = work.path().join("src");
     rich_tree(&src);
-    for (compressor, digester) in
-        [("lz4_block", "blake3"), ("zstd", "sha256"), ("none", "blake3"), ("lz4_block", "sha256")]
-    {
-        let out = work.path().join(format!("rafs-{compressor}-{digester}"));
-        let (boot, blobs) = tools.create("dir-rafs", &src, &out, &["--compressor", compressor, "--digester", digester]);
+    for (compressor, digester, extra) in [
+        ("lz4_block", "blake3", &[][..]),
+        ("zstd", "sha256", &[][..]),
+        ("none", "blake3", &[][..]),
+        ("lz4_block", "sha256", &["--chunk-size", "0x10000"][..]),
+        ("none", "sha256", &["--chunk-size", "0x1000"][..]),
+    ] {
+        let out = work.path().join(format!("rafs-{compressor}-{digester}-{}", extra.len()));
+        let mut args = vec!["--compressor", compressor, "--digester", digester];
+        args.extend_from_slice(extra);
+        let (boot, blobs) = tools.create("dir-rafs", &src, &out, &args);
         let rafs = Rafs::open(&boot, &blobs).expect("open RAFS");
         assert_eq!(rafs.bootstrap().blobs().len(), 1);
         assert!(!rafs.bootstrap().chunks().is_empty());
