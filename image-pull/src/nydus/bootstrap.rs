@@ -20,6 +20,9 @@ pub const MAX_CHUNK_SIZE: u32 = 16 << 20;
 pub const MAX_NAME_LEN: usize = 255;
 /// Largest directory read (its dirent blocks are held in memory).
 pub const MAX_DIR_SIZE: u64 = 64 << 20;
+/// Most chunk indexes of one file (4 TiB at nydus's default 1 MiB chunks):
+/// bounds the memory a file's chunk list takes.
+pub const MAX_FILE_CHUNKS: u64 = 4 << 20;
 /// Largest symlink target.
 pub const MAX_LINK_LEN: u64 = 4096;
 
@@ -609,6 +612,9 @@ impl Bootstrap {
             Layout::Chunked { chunk_bits } => {
                 let chunk = 1u64 << chunk_bits;
                 let count = size.div_ceil(chunk);
+                if count > MAX_FILE_CHUNKS {
+                    return Err(err(what(), format!("{count} chunks, more than the limit of {MAX_FILE_CHUNKS}")));
+                }
                 let table = round_up(inline_pos, 8).ok_or_else(|| err(what(), "offset overflows"))?;
                 let raw =
                     bytes(&self.data, table, count.saturating_mul(8), &format!("inode {} chunk indexes", inode.nid))?;
