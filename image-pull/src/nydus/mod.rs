@@ -22,9 +22,10 @@
 //! `openssl/vendored`). Also `fuse-backend-rs`, `vm-memory`, `nix` 0.24. On
 //! this shared 2-core machine `cargo install nydus-rs` (the same code base
 //! plus three binaries) took 26 minutes of wall time under load, 205 s when
-//! idle (measured before); a clean debug build of the library set alone could not be timed
-//! fairly beside four other builds (at low priority it was still compiling
-//! OpenSSL and zlib-ng after 18 minutes). Today's whole CI build is ~10
+//! idle (measured before); a clean debug build of the library set alone took
+//! 63 minutes at low priority beside four other builds, most of it OpenSSL
+//! and zlib-ng (not a fair time, but the order is clear). Today's whole CI
+//! build is ~10
 //! minutes, so that cost, plus a guest binary carrying a FUSE
 //! daemon's machinery we do not run, buys us nothing: their loaders also map
 //! on-disk structs for bootstraps the host built, and were not written for
