@@ -111,3 +111,20 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+
+# nydus-image / nydusd for the nydus (RAFS v6) tests: no distribution ships
+# them, so they are built once from the crate registry (about 4 minutes on 2
+# cores) into the cache. cmake is needed by libz-sys (zlib-ng).
+nydus_root=${ARCA_DEPS_CACHE:-/var/tmp/arca-deps}/nydus
+if [ ! -x "$nydus_root/bin/nydus-image" ] || [ ! -x "$nydus_root/bin/nydusd" ]; then
+  if ! command -v cmake >/dev/null; then
+    echo "deps: installing cmake (for nydus-rs)"
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends cmake >/dev/null
+  fi
+  echo "deps: building nydus-rs 2.2.0 (nydus-image, nydusd) into $nydus_root"
+  mkdir -p "$nydus_root"
+  CARGO_TARGET_DIR="${ARCA_DEPS_CACHE:-/var/tmp/arca-deps}/nydus-build" \
+    nice cargo install -q --locked nydus-rs --version 2.2.0 --root "$nydus_root"
+  rm -rf "${ARCA_DEPS_CACHE:-/var/tmp/arca-deps}/nydus-build"
+fi

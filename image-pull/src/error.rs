@@ -122,6 +122,30 @@ pub enum Error {
         #[source]
         source: arca_verity::Error,
     },
+    /// A nydus RAFS bootstrap is malformed, hostile or uses something not
+    /// supported: `what` names the structure and field (superblock field,
+    /// inode nid, directory block, chunk index), `reason` says what was
+    /// expected and what was found.
+    #[error("RAFS bootstrap: {what}: {reason}")]
+    Rafs {
+        /// Where in the bootstrap.
+        what: String,
+        /// Expected versus found.
+        reason: String,
+    },
+    /// A nydus data chunk could not be read, failed to decompress or does
+    /// not match its digest.
+    #[error("RAFS blob {blob}: chunk {chunk} (compressed offset {offset}): {reason}")]
+    RafsChunk {
+        /// Blob id (hex sha256).
+        blob: String,
+        /// Chunk index in the blob.
+        chunk: u32,
+        /// Offset of the compressed chunk in the blob.
+        offset: u64,
+        /// Expected versus found.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -19,6 +19,7 @@ pub mod compression;
 pub mod decrypt;
 pub mod erofs;
 pub mod error;
+pub mod nydus;
 pub mod progress;
 pub mod pull;
 pub mod registry;

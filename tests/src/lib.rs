@@ -11,6 +11,7 @@
 
 pub mod guest;
 pub mod layout;
+pub mod nydus;
 pub mod registry;
 pub mod signing;
 pub mod tools;

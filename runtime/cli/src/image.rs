@@ -15,6 +15,7 @@ use arca_image::{Platform, PullOptions, RegistryClient, RegistryOptions};
 use clap::{Args, Subcommand};
 
 mod erofs;
+mod nydus;
 mod verity;
 mod verity_dm;
 mod volume;
@@ -70,6 +71,8 @@ enum ImageCommand {
     Verity(verity::VerityArgs),
     /// Build verity-protected EROFS images of an image's layers (or of the whole image) and OUT/layers.json.
     Erofs(erofs::ErofsArgs),
+    /// Nydus (RAFS v6) images: pull, unpack, check chunks, read one file.
+    Nydus(nydus::NydusArgs),
 }
 
 /// How to reach the registry.
@@ -133,6 +136,7 @@ pub fn run(args: ImageArgs) -> ExitCode {
             ImageCommand::Volume(command) => volume::run(command).await,
             ImageCommand::Verity(args) => verity::run(args),
             ImageCommand::Erofs(args) => erofs::run(args).await,
+            ImageCommand::Nydus(args) => nydus::run(args).await,
         }
     });
     match result {
