@@ -260,7 +260,9 @@ async fn finish(image: &ResolvedImage, partial: &Path, rootfs: &Path, dest: &Pat
     Ok(())
 }
 
-async fn remove_tree(path: &Path) {
+/// Removes `path` and all below it if it exists, off the async threads; a
+/// failure is logged, not returned (used on paths being given up).
+pub(crate) async fn remove_tree(path: &Path) {
     let path = path.to_path_buf();
     let _ = tokio::task::spawn_blocking(move || {
         if path.symlink_metadata().is_ok() {

@@ -39,7 +39,7 @@ use sha2::{Digest as _, Sha256};
 
 pub use record::{DmVerityInfo, ErofsLayer, ErofsLayers, SourceLayer, VerityRecord, LAYERS_JSON};
 
-use crate::pull::PullOptions;
+use crate::pull::{remove_tree, PullOptions};
 use crate::registry::RegistryClient;
 use crate::unpack::WhiteoutMode;
 use crate::{Error, Result};
@@ -269,18 +269,6 @@ fn sha256_file(path: &Path) -> Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
-}
-
-async fn remove_tree(path: &Path) {
-    let path = path.to_path_buf();
-    let _ = tokio::task::spawn_blocking(move || {
-        if path.symlink_metadata().is_ok() {
-            if let Err(e) = std::fs::remove_dir_all(&path) {
-                tracing::warn!(path = %path.display(), error = %e, "could not remove");
-            }
-        }
-    })
-    .await;
 }
 
 #[cfg(test)]

@@ -39,23 +39,7 @@ enum ImageCommand {
         /// The destination directory (DEST/rootfs must not exist).
         dest: PathBuf,
         #[command(flatten)]
-        registry: RegistryArgs,
-        /// containers-policy.json the image's signatures must satisfy.
-        #[arg(long, value_name = "policy.json")]
-        policy: Option<PathBuf>,
-        /// Simple-signing signatures of images under SCOPE (`host[/repo]`) are
-        /// at URL (`file:///dir` or `https://…`), as in registries.d (repeatable).
-        #[arg(long, value_name = "SCOPE=URL")]
-        lookaside: Vec<String>,
-        /// Private key for encrypted layers, `jwe:key.pem` (repeatable).
-        #[arg(long = "decryption-key", value_name = "jwe:key.pem")]
-        decryption_keys: Vec<String>,
-        /// Blob store directory kept between pulls (default: a temporary one).
-        #[arg(long, value_name = "DIR")]
-        store: Option<PathBuf>,
-        /// Layer downloads running at once.
-        #[arg(long, default_value_t = arca_image::pull::DEFAULT_PARALLEL_DOWNLOADS)]
-        parallel: usize,
+        flags: PullFlags,
     },
     /// Print an image's manifest and config as JSON.
     Inspect {
@@ -128,10 +112,7 @@ pub fn run(args: ImageArgs) -> ExitCode {
     };
     let result = runtime.block_on(async {
         match args.command {
-            ImageCommand::Pull { reference, dest, registry, policy, lookaside, decryption_keys, store, parallel } => {
-                let signatures = Signatures { policy, lookaside };
-                pull(&reference, &dest, &registry, &signatures, &decryption_keys, store, parallel).await
-            }
+            ImageCommand::Pull { reference, dest, flags } => pull(&reference, &dest, &flags).await,
             ImageCommand::Inspect { reference, registry } => inspect(&reference, &registry).await,
             ImageCommand::Volume(command) => volume::run(command).await,
             ImageCommand::Verity(args) => verity::run(args),
@@ -170,18 +151,10 @@ async fn inspect(reference: &str, registry: &RegistryArgs) -> Result<()> {
     Ok(())
 }
 
-async fn pull(
-    reference: &str,
-    dest: &Path,
-    registry: &RegistryArgs,
-    signatures: &Signatures,
-    decryption_keys: &[String],
-    store: Option<PathBuf>,
-    parallel: usize,
-) -> Result<()> {
-    let client = registry.client()?;
+async fn pull(reference: &str, dest: &Path, flags: &PullFlags) -> Result<()> {
+    let client = flags.registry.client()?;
     let reference = arca_image::parse_reference(reference)?;
-    let mut options = pull_options(signatures, decryption_keys, store, parallel)?;
+    let mut options = flags.options()?;
     let reporter = Arc::new(Reporter::new());
     let r = reporter.clone();
     options.progress = Some(Arc::new(move |event: &Progress| r.event(event)));
@@ -200,35 +173,54 @@ async fn pull(
     Ok(())
 }
 
-/// The pull options of `--policy`, `--lookaside`, `--decryption-key`, `--store` and `--parallel`.
-fn pull_options(
-    signatures: &Signatures,
-    decryption_keys: &[String],
+/// The flags of every command that pulls an image: where the registry is,
+/// what the signatures must satisfy, the keys of encrypted layers, and where
+/// blobs are kept.
+#[derive(Debug, Args)]
+struct PullFlags {
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// containers-policy.json the image's signatures must satisfy.
+    #[arg(long, value_name = "policy.json")]
+    policy: Option<PathBuf>,
+    /// Simple-signing signatures of images under SCOPE (`host[/repo]`) are
+    /// at URL (`file:///dir` or `https://…`), as in registries.d (repeatable).
+    #[arg(long, value_name = "SCOPE=URL")]
+    lookaside: Vec<String>,
+    /// Private key for encrypted layers, `jwe:key.pem` (repeatable).
+    #[arg(long = "decryption-key", value_name = "jwe:key.pem")]
+    decryption_keys: Vec<String>,
+    /// Blob store directory kept between pulls (default: a temporary one).
+    #[arg(long, value_name = "DIR")]
     store: Option<PathBuf>,
+    /// Layer downloads running at once.
+    #[arg(long, default_value_t = arca_image::pull::DEFAULT_PARALLEL_DOWNLOADS)]
     parallel: usize,
-) -> Result<PullOptions> {
-    let mut options = PullOptions { store, parallel_downloads: parallel, ..Default::default() };
-    if let Some(policy) = &signatures.policy {
-        let bytes = std::fs::read(policy).with_context(|| format!("reading {}", policy.display()))?;
-        let mut policy = arca_image::signature::Policy::from_json(&bytes)?;
-        for entry in &signatures.lookaside {
-            let Some((scope, base)) = entry.split_once('=') else { bail!("--lookaside {entry:?}: expected SCOPE=URL") };
-            policy = policy.with_lookaside(scope, arca_image::signature::Lookaside { base: base.into() })?;
-        }
-        options.policy = Some(Arc::new(policy));
-    } else if !signatures.lookaside.is_empty() {
-        bail!("--lookaside needs --policy");
-    }
-    if !decryption_keys.is_empty() {
-        options.decrypt = Some(Arc::new(decrypt_config(decryption_keys)?));
-    }
-    Ok(options)
 }
 
-/// `--policy` and `--lookaside`.
-struct Signatures {
-    policy: Option<PathBuf>,
-    lookaside: Vec<String>,
+impl PullFlags {
+    /// The pull options these flags ask for.
+    fn options(&self) -> Result<PullOptions> {
+        let mut options =
+            PullOptions { store: self.store.clone(), parallel_downloads: self.parallel, ..Default::default() };
+        if let Some(policy) = &self.policy {
+            let bytes = std::fs::read(policy).with_context(|| format!("reading {}", policy.display()))?;
+            let mut policy = arca_image::signature::Policy::from_json(&bytes)?;
+            for entry in &self.lookaside {
+                let Some((scope, base)) = entry.split_once('=') else {
+                    bail!("--lookaside {entry:?}: expected SCOPE=URL")
+                };
+                policy = policy.with_lookaside(scope, arca_image::signature::Lookaside { base: base.into() })?;
+            }
+            options.policy = Some(Arc::new(policy));
+        } else if !self.lookaside.is_empty() {
+            bail!("--lookaside needs --policy");
+        }
+        if !self.decryption_keys.is_empty() {
+            options.decrypt = Some(Arc::new(decrypt_config(&self.decryption_keys)?));
+        }
+        Ok(options)
+    }
 }
 
 /// The keys of `--decryption-key jwe:key.pem`.

@@ -11,7 +11,7 @@ use arca_image::erofs::{ErofsOptions, LAYERS_JSON};
 use arca_image::progress::Progress;
 use clap::Args;
 
-use super::{human, pull_options, short, RegistryArgs, Reporter, Signatures};
+use super::{human, short, PullFlags, Reporter};
 
 /// Arguments of `arca image erofs`.
 #[derive(Debug, Args)]
@@ -42,30 +42,14 @@ pub struct ErofsArgs {
     #[arg(long)]
     allow_devices: bool,
     #[command(flatten)]
-    registry: RegistryArgs,
-    /// containers-policy.json the image's signatures must satisfy.
-    #[arg(long, value_name = "policy.json")]
-    policy: Option<PathBuf>,
-    /// Simple-signing signatures of images under SCOPE are at URL (repeatable).
-    #[arg(long, value_name = "SCOPE=URL")]
-    lookaside: Vec<String>,
-    /// Private key for encrypted layers, `jwe:key.pem` (repeatable).
-    #[arg(long = "decryption-key", value_name = "jwe:key.pem")]
-    decryption_keys: Vec<String>,
-    /// Blob store directory kept between pulls (default: a temporary one).
-    #[arg(long, value_name = "DIR")]
-    store: Option<PathBuf>,
-    /// Layer downloads running at once.
-    #[arg(long, default_value_t = arca_image::pull::DEFAULT_PARALLEL_DOWNLOADS)]
-    parallel: usize,
+    flags: PullFlags,
 }
 
 /// Runs `arca image erofs`.
 pub async fn run(args: ErofsArgs) -> Result<()> {
-    let client = args.registry.client()?;
+    let client = args.flags.registry.client()?;
     let reference = arca_image::parse_reference(&args.reference)?;
-    let signatures = Signatures { policy: args.policy.clone(), lookaside: args.lookaside.clone() };
-    let mut pull = pull_options(&signatures, &args.decryption_keys, args.store.clone(), args.parallel)?;
+    let mut pull = args.flags.options()?;
     pull.unpack.allow_devices = args.allow_devices;
     let reporter = Arc::new(Reporter::new());
     let r = reporter.clone();

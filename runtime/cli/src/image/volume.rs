@@ -7,14 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use arca_image::volume::{guest_pull, GuestPullOptions, GuestPullOutcome, GuestPullRequest, KataVirtualVolume};
-use arca_image::PullOptions;
 use clap::Subcommand;
 
-use super::RegistryArgs;
+use super::PullFlags;
 
 /// `arca image volume ...`.
 // Parsed once per process: the size of the larger variant does not matter.
@@ -41,10 +39,7 @@ pub(super) enum VolumeCommand {
         #[arg(long = "pause-bundle", value_name = "DIR")]
         pause_bundle: Option<PathBuf>,
         #[command(flatten)]
-        registry: RegistryArgs,
-        /// containers-policy.json the image's signatures must satisfy.
-        #[arg(long, value_name = "policy.json")]
-        policy: Option<PathBuf>,
+        flags: PullFlags,
     },
 }
 
@@ -52,7 +47,7 @@ pub(super) enum VolumeCommand {
 pub(super) async fn run(command: VolumeCommand) -> Result<()> {
     match command {
         VolumeCommand::Decode { value } => decode(&value),
-        VolumeCommand::Pull { bundle, mount_options, annotations, pause_bundle, registry, policy } => {
+        VolumeCommand::Pull { bundle, mount_options, annotations, pause_bundle, flags } => {
             let mut map = BTreeMap::new();
             for a in &annotations {
                 let Some((k, v)) = a.split_once('=') else { bail!("--annotation {a:?}: expected KEY=VALUE") };
@@ -63,13 +58,8 @@ pub(super) async fn run(command: VolumeCommand) -> Result<()> {
                 bail!("expected one io.katacontainers.volume= mount option, found {}", volumes.len())
             };
             let request = GuestPullRequest::new(volume, &map)?;
-            let mut pull = PullOptions::default();
-            if let Some(policy) = &policy {
-                let bytes = std::fs::read(policy).with_context(|| format!("reading {}", policy.display()))?;
-                pull.policy = Some(Arc::new(arca_image::signature::Policy::from_json(&bytes)?));
-            }
-            let client = registry.client()?;
-            let options = GuestPullOptions { pull, pause_bundle };
+            let client = flags.registry.client()?;
+            let options = GuestPullOptions { pull: flags.options()?, pause_bundle };
             match guest_pull(&client, &request, &bundle, &options).await? {
                 GuestPullOutcome::Pulled { reference, report } => eprintln!(
                     "pulled {reference} ({}) into {}: {} layers",
