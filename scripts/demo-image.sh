@@ -48,6 +48,8 @@ quiet umoci unpack --image "$layout:v1" "$work/bundle"
 rootfs=$work/bundle/rootfs
 mkdir -p "$rootfs/etc" "$rootfs/app"
 echo 'hello from inside an encrypted, signed image' >"$rootfs/app/hello.txt"
+# Large enough that its EROFS image spans many blocks and gets a real hash tree.
+head -c 393216 /dev/urandom >"$rootfs/app/data.bin"
 printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/app:/bin/sh\n' >"$rootfs/etc/passwd"
 printf 'root:x:0:\napp:x:1000:\n' >"$rootfs/etc/group"
 quiet umoci repack --image "$layout:v1" "$work/bundle"
