@@ -11,8 +11,8 @@
 set -uo pipefail
 
 arca=${1:?usage: demo-image.sh PATH-TO-arca}
-bold=$'\e[1m'; green=$'\e[32m'; red=$'\e[31m'; reset=$'\e[0m'
-[ -t 1 ] || { bold=; green=; red=; reset=; }
+# shellcheck source=scripts/demo-common.sh
+. "$(dirname "$0")/demo-common.sh"
 
 work=$(mktemp -d)
 registry_pid=
@@ -22,12 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { echo; echo "${bold}== $*${reset}"; }
-run() {
-  echo "\$ $*" | sed "s#$(dirname "$arca")/##g; s#$work/##g" >&2
-  "$@"
-}
-fail() { echo "${red}demo: $*${reset}"; exit 1; }
+shown_dirs=("$(dirname "$arca")" "$work")
 quiet() { "$@" >"$work/last.log" 2>&1 || { cat "$work/last.log"; fail "$1 failed"; }; }
 
 for tool in docker-registry skopeo umoci gpg openssl; do

@@ -8,8 +8,8 @@ set -uo pipefail
 bin=${1:?usage: demo-kbs.sh DIR-WITH-BINARIES}
 arca=$bin/arca
 kbs=$bin/arca-kbs
-bold=$'\e[1m'; green=$'\e[32m'; red=$'\e[31m'; reset=$'\e[0m'
-[ -t 1 ] || { bold=; green=; red=; reset=; }
+# shellcheck source=scripts/demo-common.sh
+. "$(dirname "$0")/demo-common.sh"
 
 work=$(mktemp -d)
 server_pid=
@@ -19,12 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { echo; echo "${bold}== $*${reset}"; }
-run() {
-  echo "\$ $*" | sed "s#$bin/##g; s#$work/##g" >&2
-  "$@"
-}
-fail() { echo "${red}demo: $*${reset}"; exit 1; }
+shown_dirs=("$bin" "$work")
 
 step "Start arca-kbs on a free loopback port (sample TEE allowed: this machine has no TEE)"
 "$kbs" --listen 127.0.0.1:0 --data-dir "$work/kbs" --allow-sample-tee >"$work/kbs.out" 2>"$work/kbs.log" &

@@ -11,8 +11,8 @@ if [ ! -d "$v" ]; then
   exit 1
 fi
 
-bold=$'\e[1m'; green=$'\e[32m'; red=$'\e[31m'; reset=$'\e[0m'
-[ -t 1 ] || { bold=; green=; red=; reset=; }
+# shellcheck source=scripts/demo-common.sh
+. "$(dirname "$0")/demo-common.sh"
 failures=0
 
 # show TITLE EXPECTED-EXIT ARGS... : run `arca verify ARGS`, print claims or the error.
