@@ -494,7 +494,7 @@ impl DmVerityInfo {
                 ));
             }
         }
-        if self.offset % self.hashsize != 0 {
+        if !self.offset.is_multiple_of(self.hashsize) {
             return Err(invalid(
                 vt,
                 "dm_verity.offset",

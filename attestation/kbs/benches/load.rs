@@ -164,7 +164,7 @@ async fn guest(
     let mut fetched = 0usize;
     while Instant::now() < until && max.is_none_or(|m| latencies.len() + warm + failed < m) {
         let start = Instant::now();
-        let open = fetched % OPEN_EVERY == 0;
+        let open = fetched.is_multiple_of(OPEN_EVERY);
         fetched += 1;
         let result = async {
             client.attest().await?;

@@ -315,7 +315,7 @@ impl Bootstrap {
             return Err(err("superblock blkszbits", format!("expected 9 or 12, found {block_bits}")));
         }
         // nydus-image writes whole blocks, and nydusd refuses anything else.
-        if data.len() as u64 % (1u64 << block_bits) != 0 {
+        if !(data.len() as u64).is_multiple_of(1u64 << block_bits) {
             return Err(err(
                 "bootstrap size",
                 format!(

@@ -92,7 +92,7 @@ impl VerityParams {
                 reason: format!("{} bytes is more than {MAX_SALT_LEN}", self.salt.len()),
             });
         }
-        if self.hash_offset % 512 != 0 {
+        if !self.hash_offset.is_multiple_of(512) {
             return Err(Error::InvalidParameter {
                 name: "hash-offset",
                 reason: format!("{} is not a multiple of 512", self.hash_offset),

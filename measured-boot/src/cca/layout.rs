@@ -88,7 +88,7 @@ pub fn place(
     initrd_len: Option<u64>,
     dtb_len: u64,
 ) -> Result<CcaLayout> {
-    if ram_size == 0 || ram_size % GRANULE != 0 {
+    if ram_size == 0 || !ram_size.is_multiple_of(GRANULE) {
         return Err(layout_err(
             "memory_size",
             format!("expected a non-zero multiple of {GRANULE:#x} bytes, found {ram_size:#x}"),
@@ -122,7 +122,7 @@ pub fn place(
             }
         }
         Vmm::Kvmtool => {
-            if ram_size % (2 * MIB) != 0 || ram_size > KVMTOOL_MAX_RAM {
+            if !ram_size.is_multiple_of(2 * MIB) || ram_size > KVMTOOL_MAX_RAM {
                 return Err(layout_err(
                     "memory_size",
                     format!(

@@ -160,7 +160,7 @@ pub fn block_at(start: u64, top: u64, sizes: u64) -> u64 {
     let mut candidates = sizes | GRANULE;
     while candidates != 0 {
         let size = 1u64 << (63 - candidates.leading_zeros());
-        if start % size == 0 && top - start >= size {
+        if start.is_multiple_of(size) && top - start >= size {
             return size;
         }
         candidates &= !size;

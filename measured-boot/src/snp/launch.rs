@@ -17,7 +17,7 @@ use crate::{Error, Result};
 pub fn measure(launch: &SnpLaunch) -> Result<SnpMeasurements> {
     check_inputs(launch)?;
     let layout = parse_sev_layout(&launch.firmware)?;
-    if launch.mode != SevMode::Sev && launch.firmware.len() % PAGE_LEN != 0 {
+    if launch.mode != SevMode::Sev && !launch.firmware.len().is_multiple_of(PAGE_LEN) {
         return Err(Error::InvalidInput {
             field: "firmware size",
             expected: "a whole number of 4 KiB pages",
@@ -67,7 +67,7 @@ pub struct StreamedFirmware {
 pub fn measure_streamed(launch: &SnpLaunch, firmware: &StreamedFirmware) -> Result<SnpMeasurements> {
     check_inputs(launch)?;
     let layout = &firmware.layout;
-    if layout.size % PAGE_LEN != 0 {
+    if !layout.size.is_multiple_of(PAGE_LEN) {
         return Err(Error::InvalidInput {
             field: "firmware size",
             expected: "a whole number of 4 KiB pages",

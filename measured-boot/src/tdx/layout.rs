@@ -29,7 +29,7 @@ pub struct RamLayout {
 impl RamLayout {
     /// The layout QEMU's q35 machine gives `memory` bytes of RAM.
     pub fn q35(memory: u64) -> Result<Self> {
-        if memory == 0 || memory % 0x1000 != 0 || memory > MAX_MEMORY {
+        if memory == 0 || !memory.is_multiple_of(0x1000) || memory > MAX_MEMORY {
             return Err(Error::TdxLaunchParameter {
                 field: "memory",
                 expected: "a non-zero multiple of 4 KiB up to 64 TiB",

@@ -24,7 +24,7 @@ impl Writer {
         self.token(1);
         self.structs.extend_from_slice(name.as_bytes());
         self.structs.push(0);
-        while self.structs.len() % 4 != 0 {
+        while !self.structs.len().is_multiple_of(4) {
             self.structs.push(0);
         }
     }
@@ -39,7 +39,7 @@ impl Writer {
         self.structs.extend_from_slice(&(value.len() as u32).to_be_bytes());
         self.structs.extend_from_slice(&off.to_be_bytes());
         self.structs.extend_from_slice(value);
-        while self.structs.len() % 4 != 0 {
+        while !self.structs.len().is_multiple_of(4) {
             self.structs.push(0);
         }
     }

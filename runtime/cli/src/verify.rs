@@ -125,7 +125,7 @@ fn looks_like_hex(bytes: &[u8]) -> bool {
             return false;
         }
     }
-    digits > 0 && digits % 2 == 0
+    digits > 0 && digits.is_multiple_of(2)
 }
 
 fn decode_hex_text(bytes: &[u8]) -> Result<Vec<u8>, InputError> {
