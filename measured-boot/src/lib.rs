@@ -20,6 +20,7 @@ use serde::Serialize;
 pub mod cca;
 mod error;
 mod hexser;
+mod sha384_pages;
 pub mod snp;
 pub mod tdx;
 
