@@ -1,6 +1,7 @@
 //! Streaming a firmware image for the SNP modes: its pages are read and
-//! hashed on all cores in chunks, never held whole, and the launch is
-//! measured from its last bytes plus the digest of its pages.
+//! hashed in chunks on one thread and chained on another, never held
+//! whole, and the launch is measured from its last bytes plus the digest
+//! of its pages.
 //!
 //! Holding a 4 MiB image costs more than hashing it (the kernel zero-fills
 //! and maps every page of a fresh buffer, then unmaps them at exit), so
@@ -9,7 +10,8 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, TryRecvError};
+use std::time::{Duration, Instant};
 
 use arca_measure::snp::{self, Gctx, PageType, StreamedFirmware, LD_LEN, PAGE_LEN};
 
@@ -17,8 +19,10 @@ use super::Failure;
 
 /// Images at least this large are streamed.
 pub const STREAM_MIN: u64 = 1 << 20;
-/// Bytes read and hashed per step.
-const CHUNK: usize = 128 << 10;
+/// Bytes read and hashed per step (small, so chaining starts early).
+const CHUNK: usize = 64 << 10;
+/// How long the chaining thread polls for the next chunk before it sleeps.
+const POLL_FOR: Duration = Duration::from_millis(2);
 /// Bytes kept from the end of the image for its footer table and metadata.
 const TAIL: usize = 64 << 10;
 
@@ -54,46 +58,54 @@ pub fn stream_firmware(path: &Path, limit: u64) -> Result<Option<StreamedFirmwar
     Ok(Some(StreamedFirmware { layout, ovmf_gctx_digest: digest }))
 }
 
-/// The GCTX digest after all pages of the image, computed by one reader
-/// per core (each reads and hashes every n-th chunk) while this thread
-/// chains the page digests in order.
+/// The GCTX digest after all pages of the image.
+///
+/// A reader thread reads the image chunk by chunk and hashes its pages
+/// while this thread chains the page digests in order. The chain (two
+/// dependent SHA-384 compressions per page, about 1 µs) is the longest
+/// part, so this thread does nothing else, and it does not sleep while it
+/// waits for a chunk: waking a sleeping thread on an idle virtual CPU costs
+/// tens to hundreds of µs, more than chaining a chunk takes.
 fn ovmf_gctx_digest(file: &File, len: usize, load_gpa: u64) -> std::io::Result<[u8; LD_LEN]> {
     let chunks = len.div_ceil(CHUNK);
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
     std::thread::scope(|s| {
-        let (tx, rx) = mpsc::channel::<(usize, std::io::Result<Vec<[u8; LD_LEN]>>)>();
-        for w in 0..workers {
-            let tx = tx.clone();
-            s.spawn(move || {
-                let mut buf = vec![0u8; CHUNK];
-                for k in (w..chunks).step_by(workers) {
-                    let start = k * CHUNK;
-                    let n = CHUNK.min(len - start);
-                    let result =
-                        file.read_exact_at(&mut buf[..n], start as u64).map(|()| snp::page_digests_serial(&buf[..n]));
-                    let failed = result.is_err();
-                    if tx.send((k, result)).is_err() || failed {
-                        return;
-                    }
+        let (tx, rx) = mpsc::channel::<std::io::Result<Vec<[u8; LD_LEN]>>>();
+        s.spawn(move || {
+            let mut buf = vec![0u8; CHUNK];
+            for k in 0..chunks {
+                let start = k * CHUNK;
+                let n = CHUNK.min(len - start);
+                let result =
+                    file.read_exact_at(&mut buf[..n], start as u64).map(|()| snp::page_digests_serial(&buf[..n]));
+                let failed = result.is_err();
+                if tx.send(result).is_err() || failed {
+                    return;
                 }
-            });
-        }
-        drop(tx);
+            }
+        });
         let mut gctx = Gctx::new([0; LD_LEN], false);
-        let mut pending: Vec<Option<Vec<[u8; LD_LEN]>>> = vec![None; chunks];
-        let mut next = 0;
-        while next < chunks {
-            let Ok((k, result)) = rx.recv() else {
-                return Err(std::io::Error::other("a reader stopped before the end of the image"));
-            };
-            pending[k] = Some(result?);
-            while let Some(digests) = pending.get_mut(next).and_then(Option::take) {
-                for (i, d) in digests.iter().enumerate() {
-                    gctx.update(PageType::Normal, load_gpa + (next * CHUNK + i * PAGE_LEN) as u64, d);
-                }
-                next += 1;
+        for k in 0..chunks {
+            let digests = receive(&rx)
+                .ok_or_else(|| std::io::Error::other("the reader stopped before the end of the image"))??;
+            for (i, d) in digests.iter().enumerate() {
+                gctx.update(PageType::Normal, load_gpa + (k * CHUNK + i * PAGE_LEN) as u64, d);
             }
         }
         Ok(gctx.ld())
     })
+}
+
+/// The next message, or `None` once the sender is gone. Polls (yielding the
+/// CPU between polls, so a reader sharing it still runs) for up to
+/// [`POLL_FOR`], then blocks: a slow disk does not keep a CPU busy.
+fn receive<T>(rx: &mpsc::Receiver<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(message) => return Some(message),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if started.elapsed() < POLL_FOR => std::thread::yield_now(),
+            Err(TryRecvError::Empty) => return rx.recv().ok(),
+        }
+    }
 }
