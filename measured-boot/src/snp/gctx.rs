@@ -149,9 +149,19 @@ impl Gctx {
 /// lanes where the CPU can (see `sha384_pages`), on the available cores.
 /// The digests are exactly those of hashing every page.
 pub fn page_digests(data: &[u8]) -> Vec<[u8; LD_LEN]> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    page_digests_on(data, cores)
+    // Learning the core count reads cgroup files: skip it where a second
+    // thread could not pay off (such as the one page of kernel hashes).
+    let threads = if data.len() < 2 * MIN_PAGES_PER_THREAD * PAGE_LEN {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+    };
+    page_digests_on(data, threads)
 }
+
+/// Below this many pages to hash per thread, a thread costs more to start
+/// than it saves.
+const MIN_PAGES_PER_THREAD: usize = 64;
 
 /// [`page_digests`] on the calling thread only (for callers that already
 /// spread pages over threads, such as a streaming reader).
@@ -180,9 +190,7 @@ fn page_digests_on(data: &[u8], threads: usize) -> Vec<[u8; LD_LEN]> {
 
 /// SHA-384 of each page, in order, on up to `threads` threads.
 fn hash_pages(pages: &[&[u8; PAGE_LEN]], threads: usize) -> Vec<[u8; LD_LEN]> {
-    // Below this many pages a second thread costs more to start than it saves.
-    const MIN_PER_THREAD: usize = 64;
-    let threads = threads.min(pages.len() / MIN_PER_THREAD).max(1);
+    let threads = threads.min(pages.len() / MIN_PAGES_PER_THREAD).max(1);
     if threads == 1 {
         return sha384_pages(pages);
     }

@@ -1,7 +1,7 @@
 //! Streaming a firmware image for the SNP modes: its pages are read and
-//! hashed in chunks on one thread and chained on another, never held
-//! whole, and the launch is measured from its last bytes plus the digest
-//! of its pages.
+//! hashed in chunks on two threads and chained in order, never held whole,
+//! and the launch is measured from its last bytes plus the digest of its
+//! pages.
 //!
 //! Holding a 4 MiB image costs more than hashing it (the kernel zero-fills
 //! and maps every page of a fresh buffer, then unmaps them at exit), so
@@ -10,8 +10,8 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::mpsc::{self, TryRecvError};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use arca_measure::snp::{self, Gctx, PageType, StreamedFirmware, LD_LEN, PAGE_LEN};
 
@@ -21,8 +21,6 @@ use super::Failure;
 pub const STREAM_MIN: u64 = 1 << 20;
 /// Bytes read and hashed per step (small, so chaining starts early).
 const CHUNK: usize = 64 << 10;
-/// How long the chaining thread polls for the next chunk before it sleeps.
-const POLL_FOR: Duration = Duration::from_millis(2);
 /// Bytes kept from the end of the image for its footer table and metadata.
 const TAIL: usize = 64 << 10;
 
@@ -60,33 +58,42 @@ pub fn stream_firmware(path: &Path, limit: u64) -> Result<Option<StreamedFirmwar
 
 /// The GCTX digest after all pages of the image.
 ///
-/// A reader thread reads the image chunk by chunk and hashes its pages
-/// while this thread chains the page digests in order. The chain (two
-/// dependent SHA-384 compressions per page, about 1 µs) is the longest
-/// part, so this thread does nothing else, and it does not sleep while it
-/// waits for a chunk: waking a sleeping thread on an idle virtual CPU costs
-/// tens to hundreds of µs, more than chaining a chunk takes.
+/// The image is cut into chunks that a helper thread and this thread read
+/// and hash, each taking the next unclaimed chunk, while this thread also
+/// chains the page digests in order. The chain (two dependent SHA-384
+/// compressions per page, about 1 µs) cannot be split, so this thread
+/// chains whenever the next chunk is ready and reads one itself when it is
+/// not. Neither thread ever sleeps on the other: waking a sleeping thread
+/// on an idle virtual CPU costs tens to hundreds of µs, as long as a chunk
+/// takes to chain.
 fn ovmf_gctx_digest(file: &File, len: usize, load_gpa: u64) -> std::io::Result<[u8; LD_LEN]> {
-    let chunks = len.div_ceil(CHUNK);
+    let chunks = Chunks::new(file, len);
     std::thread::scope(|s| {
-        let (tx, rx) = mpsc::channel::<std::io::Result<Vec<[u8; LD_LEN]>>>();
-        s.spawn(move || {
+        s.spawn(|| {
             let mut buf = vec![0u8; CHUNK];
-            for k in 0..chunks {
-                let start = k * CHUNK;
-                let n = CHUNK.min(len - start);
-                let result =
-                    file.read_exact_at(&mut buf[..n], start as u64).map(|()| snp::page_digests_serial(&buf[..n]));
-                let failed = result.is_err();
-                if tx.send(result).is_err() || failed {
-                    return;
-                }
-            }
+            while chunks.process_next(&mut buf) {}
         });
+        let mut buf = Vec::new();
         let mut gctx = Gctx::new([0; LD_LEN], false);
-        for k in 0..chunks {
-            let digests = receive(&rx)
-                .ok_or_else(|| std::io::Error::other("the reader stopped before the end of the image"))??;
+        for k in 0..chunks.count() {
+            let digests = loop {
+                if let Some(done) = chunks.done(k) {
+                    break done;
+                }
+                // Chunk k is being read by the helper: read a later one
+                // meanwhile, or give the CPU to the helper if none is left.
+                buf.resize(CHUNK, 0);
+                if !chunks.process_next(&mut buf) {
+                    std::thread::yield_now();
+                }
+            };
+            let digests = match digests {
+                Ok(digests) => digests,
+                Err(e) => {
+                    chunks.abandon();
+                    return Err(std::io::Error::new(e.kind(), e.to_string()));
+                }
+            };
             for (i, d) in digests.iter().enumerate() {
                 gctx.update(PageType::Normal, load_gpa + (k * CHUNK + i * PAGE_LEN) as u64, d);
             }
@@ -95,17 +102,54 @@ fn ovmf_gctx_digest(file: &File, len: usize, load_gpa: u64) -> std::io::Result<[
     })
 }
 
-/// The next message, or `None` once the sender is gone. Polls (yielding the
-/// CPU between polls, so a reader sharing it still runs) for up to
-/// [`POLL_FOR`], then blocks: a slow disk does not keep a CPU busy.
-fn receive<T>(rx: &mpsc::Receiver<T>) -> Option<T> {
-    let started = Instant::now();
-    loop {
-        match rx.try_recv() {
-            Ok(message) => return Some(message),
-            Err(TryRecvError::Disconnected) => return None,
-            Err(TryRecvError::Empty) if started.elapsed() < POLL_FOR => std::thread::yield_now(),
-            Err(TryRecvError::Empty) => return rx.recv().ok(),
+/// The image's chunks, each read and hashed once by whichever thread
+/// claims it first.
+struct Chunks<'a> {
+    file: &'a File,
+    len: usize,
+    /// The next chunk no thread has claimed.
+    next: AtomicUsize,
+    /// Each chunk's page digests, or the error reading it.
+    done: Vec<OnceLock<std::io::Result<Vec<[u8; LD_LEN]>>>>,
+}
+
+impl<'a> Chunks<'a> {
+    fn new(file: &'a File, len: usize) -> Self {
+        let count = len.div_ceil(CHUNK);
+        Self { file, len, next: AtomicUsize::new(0), done: (0..count).map(|_| OnceLock::new()).collect() }
+    }
+
+    fn count(&self) -> usize {
+        self.done.len()
+    }
+
+    /// Chunk `k`'s result once a thread has finished it.
+    fn done(&self, k: usize) -> Option<&std::io::Result<Vec<[u8; LD_LEN]>>> {
+        self.done[k].get()
+    }
+
+    /// Claims, reads (into `buf`, of [`CHUNK`] bytes) and hashes the next
+    /// chunk; false when none is left.
+    fn process_next(&self, buf: &mut [u8]) -> bool {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        let Some(slot) = self.done.get(k) else {
+            return false;
+        };
+        let start = k * CHUNK;
+        let n = CHUNK.min(self.len - start);
+        let buf = &mut buf[..n];
+        let result = self.file.read_exact_at(buf, start as u64).map(|()| snp::page_digests_serial(buf));
+        let failed = result.is_err();
+        // Only the claiming thread sets a slot.
+        let _ = slot.set(result);
+        if failed {
+            self.abandon();
         }
+        !failed
+    }
+
+    /// Leaves every unclaimed chunk unread.
+    fn abandon(&self) {
+        self.next.store(self.done.len(), Ordering::Relaxed);
     }
 }
