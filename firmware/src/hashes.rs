@@ -57,14 +57,17 @@ impl SevHashes {
     /// line's bytes as passed to QEMU's `-append` (UTF-8), without a NUL;
     /// `None` and `Some(b"")` both hash a single NUL.
     pub fn new(kernel: &[u8], initrd: Option<&[u8]>, cmdline: Option<&[u8]>) -> Self {
+        Self::from_digests(Sha256::digest(kernel).into(), initrd.map(|i| Sha256::digest(i).into()), cmdline)
+    }
+
+    /// [`SevHashes::new`] for a caller that hashed the kernel and initrd
+    /// files itself (in pieces, or while doing other work): their SHA-256
+    /// digests, `None` for no initrd. The command line is hashed here.
+    pub fn from_digests(kernel: [u8; 32], initrd: Option<[u8; 32]>, cmdline: Option<&[u8]>) -> Self {
         let mut c = Sha256::new();
         c.update(cmdline.unwrap_or_default());
         c.update([0u8]);
-        Self {
-            kernel: Sha256::digest(kernel).into(),
-            initrd: Sha256::digest(initrd.unwrap_or_default()).into(),
-            cmdline: c.finalize().into(),
-        }
+        Self { kernel, initrd: initrd.unwrap_or_else(|| Sha256::digest([]).into()), cmdline: c.finalize().into() }
     }
 
     /// The padded table (176 bytes).

@@ -171,3 +171,38 @@ fn hashes_area_smaller_than_the_table() {
     fw[at..at + 4].copy_from_slice(&176u32.to_le_bytes());
     snp::measure(&with_kernel(launch(fw))).unwrap();
 }
+
+/// Digests computed by the caller measure as the files they stand for, in
+/// every mode that has a hashes table; giving both is refused.
+#[test]
+fn kernel_digests_stand_for_the_files() {
+    use arca_firmware::SevHashes;
+    use sha2::{Digest, Sha256};
+
+    let kernel = b"kernel".to_vec();
+    let initrd = vec![0x5a; 5000];
+    let cmdline = "console=ttyS0".to_string();
+    for mode in [SevMode::Snp, SevMode::SevEs, SevMode::Sev] {
+        for initrd in [None, Some(initrd.clone())] {
+            let mut with_files = launch(fixture());
+            with_files.mode = mode;
+            with_files.kernel = Some(kernel.clone());
+            with_files.initrd = initrd.clone();
+            with_files.cmdline = Some(cmdline.clone());
+            let mut with_digests = launch(fixture());
+            with_digests.mode = mode;
+            with_digests.kernel_hashes = Some(SevHashes::from_digests(
+                Sha256::digest(&kernel).into(),
+                initrd.as_ref().map(|i| Sha256::digest(i).into()),
+                Some(cmdline.as_bytes()),
+            ));
+            let expected = snp::measure(&with_files).unwrap();
+            assert_eq!(snp::measure(&with_digests).unwrap(), expected, "{mode:?}, initrd {}", initrd.is_some());
+        }
+    }
+    let mut both = launch(fixture());
+    both.kernel_hashes = Some(SevHashes::new(b"kernel", None, None));
+    both.cmdline = Some("x".into());
+    let err = snp::measure(&both).unwrap_err().to_string();
+    assert!(err.contains("cmdline set as well"), "{err}");
+}

@@ -24,10 +24,7 @@ pub fn measure(launch: &SnpLaunch) -> Result<SnpMeasurements> {
             found: format!("{:#x} bytes", launch.firmware.len()),
         });
     }
-    let hashes = launch
-        .kernel
-        .as_ref()
-        .map(|kernel| SevHashes::new(kernel, launch.initrd.as_deref(), launch.cmdline.as_deref().map(str::as_bytes)));
+    let hashes = kernel_hashes(launch);
     match launch.mode {
         SevMode::SnpOvmfHash => {
             let mut gctx = Gctx::new([0; LD_LEN], launch.trace);
@@ -74,10 +71,7 @@ pub fn measure_streamed(launch: &SnpLaunch, firmware: &StreamedFirmware) -> Resu
             found: format!("{:#x} bytes", layout.size),
         });
     }
-    let hashes = launch
-        .kernel
-        .as_ref()
-        .map(|kernel| SevHashes::new(kernel, launch.initrd.as_deref(), launch.cmdline.as_deref().map(str::as_bytes)));
+    let hashes = kernel_hashes(launch);
     match launch.mode {
         SevMode::SnpOvmfHash => Ok(SnpMeasurements {
             mode: launch.mode,
@@ -98,8 +92,29 @@ pub fn measure_streamed(launch: &SnpLaunch, firmware: &StreamedFirmware) -> Resu
     }
 }
 
+/// The kernel hashes table's digests, if the launch has a kernel.
+fn kernel_hashes(launch: &SnpLaunch) -> Option<SevHashes> {
+    launch.kernel_hashes.or_else(|| {
+        let kernel = launch.kernel.as_ref()?;
+        Some(SevHashes::new(kernel, launch.initrd.as_deref(), launch.cmdline.as_deref().map(str::as_bytes)))
+    })
+}
+
 fn check_inputs(launch: &SnpLaunch) -> Result<()> {
-    if launch.kernel.is_none() {
+    if launch.kernel_hashes.is_some() {
+        let given = [
+            ("kernel", launch.kernel.is_some()),
+            ("initrd", launch.initrd.is_some()),
+            ("cmdline", launch.cmdline.is_some()),
+        ];
+        if let Some((name, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(Error::InvalidInput {
+                field: "kernel hashes",
+                expected: "kernel, initrd and cmdline left unset (the digests stand for them)",
+                found: format!("{name} set as well"),
+            });
+        }
+    } else if launch.kernel.is_none() {
         if launch.initrd.is_some() {
             return Err(Error::InputWithoutKernel { field: "initrd" });
         }

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+pub use arca_firmware::SevHashes;
 use serde::Serialize;
 
 pub use gctx::{page_digests, page_digests_serial, Gctx, GctxStep, PageType, LD_LEN, PAGE_LEN, VMSA_GPA};
@@ -167,6 +168,10 @@ pub struct SnpLaunch {
     pub initrd: Option<Vec<u8>>,
     /// The command line (`-append`), without a trailing NUL.
     pub cmdline: Option<String>,
+    /// The kernel hashes table's digests, for a caller that hashed the
+    /// kernel and initrd files itself ([`SevHashes::from_digests`]); in
+    /// place of `kernel`, `initrd` and `cmdline`, which must then be `None`.
+    pub kernel_hashes: Option<SevHashes>,
     /// Number of vCPUs (SEV-ES and SNP).
     pub vcpus: u32,
     /// vCPU model (SEV-ES and SNP with QEMU; EC2 and GCE ignore it).
@@ -191,6 +196,7 @@ impl SnpLaunch {
             kernel: None,
             initrd: None,
             cmdline: None,
+            kernel_hashes: None,
             vcpus: 1,
             vcpu: None,
             guest_features: 0x1,

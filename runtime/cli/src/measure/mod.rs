@@ -8,6 +8,7 @@
 //! must be refused, 1 the result could not be written.
 
 mod cca;
+mod digest;
 mod snp;
 mod stream;
 mod tdx;

@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
-use arca_measure::snp::{self, SevMode, SnpLaunch, VcpuSpec, VmmType};
+use arca_measure::snp::{self, SevHashes, SevMode, SnpLaunch, VcpuSpec, VmmType};
 use base64::Engine as _;
 use clap::{Args, ValueEnum};
 
+use super::digest::FileDigest;
 use super::stream::stream_firmware;
 use super::{read_input, reference_values_json, Failure};
 
@@ -129,16 +130,28 @@ pub fn run(args: &SnpArgs) -> Result<String, Failure> {
         return Err(Failure::Input("--mode snp:svsm (SNP with an SVSM image) is not supported".into()));
     }
     let mode: SevMode = args.mode.parse().map_err(|e: arca_measure::Error| Failure::Input(e.to_string()))?;
-    // The SNP modes need the image's pages only through their digest, so
-    // large images are streamed; SEV and SEV-ES hash the image whole.
-    let streamed = match mode {
-        SevMode::Snp | SevMode::SnpOvmfHash => stream_firmware(&args.ovmf, MAX_FIRMWARE)?,
-        SevMode::Sev | SevMode::SevEs => None,
-    };
-    let firmware = match streamed {
-        Some(_) => Vec::new(),
-        None => read_input(&args.ovmf, MAX_FIRMWARE, "--ovmf")?,
-    };
+    // The kernel and initrd are hashed while the firmware is read (a large
+    // one on a thread of its own); only the hashes table needs them.
+    let hashes_inputs = mode != SevMode::SnpOvmfHash && args.kernel.is_some();
+    let (streamed, firmware, kernel_digest, initrd_digest) = std::thread::scope(|s| {
+        let kernel =
+            args.kernel.as_deref().filter(|_| hashes_inputs).map(|p| FileDigest::start(s, p, MAX_BLOB, "--kernel"));
+        let initrd =
+            args.initrd.as_deref().filter(|_| hashes_inputs).map(|p| FileDigest::start(s, p, MAX_BLOB, "--initrd"));
+        // The SNP modes need the image's pages only through their digest,
+        // so large images are streamed; SEV and SEV-ES hash the image whole.
+        let streamed = match mode {
+            SevMode::Snp | SevMode::SnpOvmfHash => stream_firmware(&args.ovmf, MAX_FIRMWARE)?,
+            SevMode::Sev | SevMode::SevEs => None,
+        };
+        let firmware = match streamed {
+            Some(_) => Vec::new(),
+            None => read_input(&args.ovmf, MAX_FIRMWARE, "--ovmf")?,
+        };
+        let kernel = kernel.map(FileDigest::finish).transpose()?;
+        let initrd = initrd.map(FileDigest::finish).transpose()?;
+        Ok::<_, Failure>((streamed, firmware, kernel, initrd))
+    })?;
     let measure = |launch: &SnpLaunch| {
         match &streamed {
             Some(s) => snp::measure_streamed(launch, s),
@@ -172,9 +185,8 @@ pub fn run(args: &SnpArgs) -> Result<String, Failure> {
         )));
     }
     launch.guest_features = args.guest_features;
-    launch.kernel = args.kernel.as_deref().map(|p| read_input(p, MAX_BLOB, "--kernel")).transpose()?;
-    launch.initrd = args.initrd.as_deref().map(|p| read_input(p, MAX_BLOB, "--initrd")).transpose()?;
-    launch.cmdline = args.append.clone();
+    launch.kernel_hashes =
+        kernel_digest.map(|k| SevHashes::from_digests(k, initrd_digest, args.append.as_deref().map(str::as_bytes)));
     if let Some(h) = &args.snp_ovmf_hash {
         let bytes = hex::decode(h.trim()).ok().and_then(|b| <[u8; snp::LD_LEN]>::try_from(b).ok());
         launch.snp_ovmf_hash = Some(bytes.ok_or_else(|| {
