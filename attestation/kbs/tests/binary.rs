@@ -22,12 +22,16 @@ fn spawn_kbs(data_dir: &Path) -> (Child, String) {
 }
 
 fn spawn_kbs_with(data_dir: &Path, extra: &[&str]) -> (Child, String) {
+    // The server's log goes to a file beside (not in) its data directory,
+    // so a start that fails says why.
+    let log_path = data_dir.with_extension("stderr.log");
+    let log = std::fs::File::create(&log_path).expect("server log file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_arca-kbs"))
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("arca-kbs starts");
     let stdout = child.stdout.take().unwrap();
@@ -35,11 +39,19 @@ fn spawn_kbs_with(data_dir: &Path, extra: &[&str]) -> (Child, String) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let url = loop {
         assert!(Instant::now() < deadline, "arca-kbs did not print its address");
-        let line = lines.next().expect("arca-kbs exited early").unwrap();
+        let Some(line) = lines.next() else {
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let _ = std::fs::remove_file(&log_path);
+            panic!("arca-kbs exited early ({status}); its log:\n{log}");
+        };
+        let line = line.unwrap();
         if let Some(url) = line.strip_prefix("listening on ") {
             break url.trim().to_string();
         }
     };
+    // Started: the server keeps writing to the unlinked file.
+    let _ = std::fs::remove_file(&log_path);
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     (child, url)
