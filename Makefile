@@ -3,8 +3,13 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-# A cache outside the clone when the machine has /var/tmp (CI clones fresh).
-export CARGO_TARGET_DIR ?= $(if $(wildcard /var/tmp),/var/tmp/arca-target,$(CURDIR)/target)
+# A cache outside the clone when the machine has /var/tmp (CI clones fresh),
+# one per checkout path: test binaries embed their checkout's path
+# (CARGO_MANIFEST_DIR, for fixtures and example files), and cargo judges a
+# binary fresh by source paths relative to each package, so two checkouts
+# sharing a target directory run each other's binaries, which then read
+# files from the other checkout (or from a path that no longer exists).
+export CARGO_TARGET_DIR ?= $(if $(wildcard /var/tmp),/var/tmp/arca-target$(subst /,-,$(CURDIR)),$(CURDIR)/target)
 export ARCA_VECTORS ?= $(abspath $(CURDIR)/../shared/vectors)
 
 .PHONY: all deps build test fmt fmt-check lint unit demo bench fuzz clean
