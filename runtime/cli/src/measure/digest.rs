@@ -8,14 +8,13 @@
 //! buffer). The firmware, kernel and initrd are independent until the
 //! hashes table is built, so they are hashed side by side.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::thread::{Scope, ScopedJoinHandle};
 
 use sha2::{Digest, Sha256};
 
-use super::Failure;
+use super::{Failure, Input};
 
 /// Files at least this large are hashed on a thread of their own; below
 /// it, starting a thread costs more than it saves.
@@ -57,28 +56,22 @@ impl<'scope, 'env> FileDigest<'scope, 'env> {
 /// SHA-256 of the file at `path`, which may hold at most `limit` bytes
 /// (also when it is not a regular file and its size is unknown).
 pub fn sha256_file(path: &Path, limit: u64, what: &str) -> Result<[u8; 32], Failure> {
-    let fail = |e: std::io::Error| Failure::Input(format!("{what} {}: {e}", path.display()));
-    let too_large = || Failure::Input(format!("{what} {}: larger than the {limit}-byte limit", path.display()));
-    let mut file = File::open(path).map_err(fail)?;
-    let size = file.metadata().map_err(fail)?.len();
-    if size > limit {
-        return Err(too_large());
-    }
+    let input = Input::open(path, limit, what)?;
     // A small file needs no more buffer than its size (plus a byte to see
     // its end in one read); fresh buffer pages cost a fault each.
-    let mut buf = vec![0u8; usize::try_from(size).map_or(BUF, |s| s.saturating_add(1).clamp(1, BUF))];
+    let mut buf = vec![0u8; usize::try_from(input.size).map_or(BUF, |s| s.saturating_add(1).clamp(1, BUF))];
     let mut hasher = Sha256::new();
     let mut total: u64 = 0;
     loop {
-        let n = match file.read(&mut buf) {
+        let n = match (&input.file).read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(fail(e)),
+            Err(e) => return Err(input.fail(e)),
         };
         total += n as u64;
         if total > limit {
-            return Err(too_large());
+            return Err(input.too_large());
         }
         hasher.update(&buf[..n]);
     }

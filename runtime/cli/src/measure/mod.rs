@@ -86,23 +86,57 @@ pub fn finish(tee: &str, result: Result<String, Failure>) -> ExitCode {
     }
 }
 
+/// An input file opened for reading, refused if larger than its limit;
+/// errors name it (`--kernel vmlinuz: ...`).
+pub struct Input<'a> {
+    /// The open file.
+    pub file: File,
+    /// Its size (0 for what has none, such as a pipe).
+    pub size: u64,
+    /// Whether it is a regular file.
+    pub is_file: bool,
+    path: &'a Path,
+    what: &'a str,
+    limit: u64,
+}
+
+impl<'a> Input<'a> {
+    /// Opens `path`, which may hold at most `limit` bytes; `what` names it
+    /// in errors.
+    pub fn open(path: &'a Path, limit: u64, what: &'a str) -> Result<Self, Failure> {
+        let fail = |e: std::io::Error| Failure::Input(format!("{what} {}: {e}", path.display()));
+        let file = File::open(path).map_err(fail)?;
+        let meta = file.metadata().map_err(fail)?;
+        let input = Self { file, size: meta.len(), is_file: meta.is_file(), path, what, limit };
+        if input.size > limit {
+            return Err(input.too_large());
+        }
+        Ok(input)
+    }
+
+    /// The failure for an I/O error on this input.
+    pub fn fail(&self, e: std::io::Error) -> Failure {
+        Failure::Input(format!("{} {}: {e}", self.what, self.path.display()))
+    }
+
+    /// The failure for more bytes than the limit.
+    pub fn too_large(&self) -> Failure {
+        Failure::Input(format!("{} {}: larger than the {}-byte limit", self.what, self.path.display(), self.limit))
+    }
+}
+
 /// Reads a whole input file of at most `limit` bytes.
 pub fn read_input(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Failure> {
-    let fail = |e: std::io::Error| Failure::Input(format!("{what} {}: {e}", path.display()));
-    let file = File::open(path).map_err(fail)?;
-    let size = file.metadata().map_err(fail)?.len();
-    if size > limit {
-        return Err(Failure::Input(format!("{what} {}: larger than the {limit}-byte limit", path.display())));
-    }
-    if size < PARALLEL_READ_MIN || !file.metadata().map_err(fail)?.is_file() {
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        file.take(limit + 1).read_to_end(&mut bytes).map_err(fail)?;
+    let input = Input::open(path, limit, what)?;
+    if input.size < PARALLEL_READ_MIN || !input.is_file {
+        let mut bytes = Vec::with_capacity(usize::try_from(input.size).unwrap_or(0));
+        (&input.file).take(limit + 1).read_to_end(&mut bytes).map_err(|e| input.fail(e))?;
         if bytes.len() as u64 > limit {
-            return Err(Failure::Input(format!("{what} {}: larger than the {limit}-byte limit", path.display())));
+            return Err(input.too_large());
         }
         return Ok(bytes);
     }
-    read_parallel(&file, size).map_err(fail)
+    read_parallel(&input.file, input.size).map_err(|e| input.fail(e))
 }
 
 /// Files at least this large are read by two threads.

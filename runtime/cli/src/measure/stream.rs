@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use arca_measure::snp::{self, Gctx, PageType, StreamedFirmware, LD_LEN, PAGE_LEN};
 
-use super::Failure;
+use super::{Failure, Input};
 
 /// Images at least this large are streamed.
 pub const STREAM_MIN: u64 = 1 << 20;
@@ -29,14 +29,10 @@ const TAIL: usize = 64 << 10;
 /// it declares lies further from the end than the kept tail): read it
 /// whole instead.
 pub fn stream_firmware(path: &Path, limit: u64) -> Result<Option<StreamedFirmware>, Failure> {
-    let fail = |e: std::io::Error| Failure::Input(format!("--ovmf {}: {e}", path.display()));
-    let file = File::open(path).map_err(fail)?;
-    let meta = file.metadata().map_err(fail)?;
-    let size = meta.len();
-    if size > limit {
-        return Err(Failure::Input(format!("--ovmf {}: larger than the {limit}-byte limit", path.display())));
-    }
-    if !meta.is_file() || size < STREAM_MIN || size % PAGE_LEN as u64 != 0 || size > 1 << 32 {
+    let input = Input::open(path, limit, "--ovmf")?;
+    let fail = |e| input.fail(e);
+    let (file, size) = (&input.file, input.size);
+    if !input.is_file || size < STREAM_MIN || !size.is_multiple_of(PAGE_LEN as u64) || size > 1 << 32 {
         return Ok(None);
     }
     let len = usize::try_from(size).map_err(|_| Failure::Input("--ovmf: image too large".into()))?;
@@ -52,7 +48,7 @@ pub fn stream_firmware(path: &Path, limit: u64) -> Result<Option<StreamedFirmwar
         Err(arca_firmware::Error::OutOfBounds { .. }) => return Ok(None),
         Err(e) => return Err(Failure::Input(format!("--ovmf {}: {e}", path.display()))),
     };
-    let digest = ovmf_gctx_digest(&file, len, load_gpa).map_err(fail)?;
+    let digest = ovmf_gctx_digest(file, len, load_gpa).map_err(fail)?;
     Ok(Some(StreamedFirmware { layout, ovmf_gctx_digest: digest }))
 }
 
